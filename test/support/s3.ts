@@ -1,0 +1,68 @@
+/**
+ * A real S3-compatible server (s3rver) on a free loopback port, with buckets created up front, and an
+ * admin client to read back what Sluice wrote. s3rver does not check signatures or If-None-Match and
+ * corrupts aws-chunked streaming bodies, so Sluice talks to it with request checksums off.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+// s3rver ships no types; its surface here is tiny.
+import S3rver from 's3rver';
+
+export interface TestS3 {
+  endpoint: string;
+  port: number;
+  directory: string;
+  /** A client with full access, for assertions only (Sluice itself never lists or reads). */
+  admin: S3Client;
+  list(bucket: string, prefix?: string): Promise<string[]>;
+  get(bucket: string, key: string): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export async function startS3(buckets: string[] = ['test-bucket']): Promise<TestS3> {
+  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-s3-'));
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  const addr = (await server.run()) as { port: number };
+  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const admin = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    endpoint,
+    port: addr.port,
+    directory,
+    admin,
+    async list(bucket, prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = r.NextContinuationToken;
+      } while (token);
+      return keys.sort();
+    },
+    async get(bucket, key) {
+      const r = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    },
+    async close() {
+      admin.destroy();
+      await server.close();
+      await fs.rm(directory, { recursive: true, force: true });
+    },
+  };
+}
