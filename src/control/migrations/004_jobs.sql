@@ -1,0 +1,41 @@
+-- Jobs: schedules, worker heartbeats and cancellation requests. The queue itself is graphile-worker's
+-- own schema (graphile_worker) in the same database; these tables hold what Sluice adds around it.
+
+-- When the scheduler next enqueues a transfer for the destination; NULL = as soon as it is enabled
+-- with a frequency. Advanced by the scheduler in the same transaction that enqueues the job.
+ALTER TABLE destinations ADD COLUMN next_run_at timestamptz;
+CREATE INDEX destinations_due ON destinations (next_run_at NULLS FIRST)
+  WHERE enabled AND frequency_minutes IS NOT NULL AND status IN ('new', 'active');
+
+-- One row per live worker pool (graphile-worker locks jobs with the pool id). A pool whose heartbeat is
+-- older than the recovery bound is presumed dead: a live worker deletes its row and unlocks its jobs.
+CREATE TABLE workers (
+  id            text PRIMARY KEY,
+  hostname      text NOT NULL,
+  pid           integer NOT NULL,
+  concurrency   integer NOT NULL,
+  started_at    timestamptz NOT NULL DEFAULT now(),
+  last_seen_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Cancellation of a running transfer: the API records the request, the worker running the transfer
+-- sees it (it polls while it has transfers running) and aborts it.
+CREATE TABLE transfer_cancellations (
+  transfer_id   text PRIMARY KEY,
+  requested_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- A passing connection test clears `needs_attention`, whoever ran the test (API, CLI or a job):
+-- scheduling resumes without every caller having to remember to do it.
+CREATE FUNCTION destinations_resume_after_passing_test() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.last_test_passed IS TRUE AND NEW.status = 'needs_attention'
+     AND NEW.last_test_at IS DISTINCT FROM OLD.last_test_at THEN
+    NEW.status := 'active';
+    NEW.last_error := NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER destinations_resume_after_passing_test
+  BEFORE UPDATE OF last_test_passed, last_test_at ON destinations
+  FOR EACH ROW EXECUTE FUNCTION destinations_resume_after_passing_test();
