@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type S3rverClass from 's3rver';
 import { SluiceError } from '../errors.js';
 
 export const DEMO_BUCKET = 'sluice-demo';
@@ -22,7 +23,7 @@ export interface DemoBucket {
 }
 
 export async function startDemoBucket(dataDir: string, opts: { port?: number } = {}): Promise<DemoBucket> {
-  let S3rver: typeof import('s3rver').default;
+  let S3rver: typeof S3rverClass;
   try {
     S3rver = (await import('s3rver')).default;
   } catch (err) {

@@ -12,6 +12,7 @@ import { SluiceError, validationError } from '../errors.js';
 import type { Pool, PoolClient, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import { newId } from '../ids.js';
+import { finishTransferRow, insertTransfer } from '../transfer/store.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { TransferKind } from '../transfer/types.js';
 
@@ -63,21 +64,37 @@ export interface EnqueuedTransfer {
   behindRunning: boolean;
 }
 
-let queueReady: Promise<void> | undefined;
+const queueReady = new WeakMap<Pool, Promise<void>>();
 
 /** Creates or upgrades graphile-worker's schema (idempotent, safe from several processes). */
-export function prepareQueue(databaseUrl: string, log: Logger = silentLogger): Promise<void> {
-  queueReady ??= runMigrations({ connectionString: databaseUrl, logger: graphileLogger(log) }).catch((err: unknown) => {
-    queueReady = undefined;
-    throw err;
-  });
-  return queueReady;
+export function prepareQueue(pool: Pool, log: Logger = silentLogger): Promise<void> {
+  let ready = queueReady.get(pool);
+  if (!ready) {
+    guardClientErrors(pool);
+    ready = runMigrations({ pgPool: pool, logger: graphileLogger(log) }).catch((err: unknown) => {
+      queueReady.delete(pool);
+      throw err;
+    });
+    queueReady.set(pool, ready);
+  }
+  return ready;
 }
 
 /**
  * Queues a transfer for a destination. Serialised per destination by locking its row, so two
  * triggers at once give one queued transfer.
  */
+/**
+ * graphile-worker insists that a pool it is given handles errors of checked-out clients too (a
+ * dropped connection must fail the query, not crash the process); createPool only guards idle ones.
+ */
+export function guardClientErrors(pool: Pool): void {
+  if (pool.listenerCount('connect') > 0) return;
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
+}
+
 export async function enqueueTransfer(pool: Pool, req: TransferRequest): Promise<EnqueuedTransfer> {
   const kind = req.kind ?? 'INCREMENTAL';
   if (kind === 'BACKFILL' && (req.from === undefined || req.to === undefined)) {
@@ -130,6 +147,21 @@ export async function enqueueTransfer(pool: Pool, req: TransferRequest): Promise
       trigger: req.trigger ?? 'api',
     };
     // A different request replaces the waiting one (the newest intent wins; the job key keeps one).
+    if (waiting) {
+      await finishTransferRow(client, waiting.payload.transferId, 'cancelled', {
+        code: 'replaced',
+        actor: 'provider',
+        message: `Replaced by transfer ${payload.transferId}, requested while this one was waiting.`,
+      });
+    }
+    await insertTransfer(client, {
+      id: payload.transferId,
+      destinationId: payload.destinationId,
+      kind,
+      models: payload.models ?? null,
+      rangeFrom: payload.from ?? null,
+      rangeTo: payload.to ?? null,
+    });
     await addTransferJob(client, payload);
     return { transferId: payload.transferId, destinationId: req.destinationId, kind, status: 'queued', behindRunning };
   });
@@ -179,19 +211,26 @@ function sameRequest(p: TransferJob, req: TransferRequest, kind: TransferKind): 
 }
 
 export type CancelOutcome =
-  | { status: 'cancelled'; transferId: string; destinationId: string }
-  | { status: 'cancelling'; transferId: string; destinationId: string };
+  | { status: 'cancelled' | 'cancelling'; transferId: string; destinationId: string }
+  | { status: 'finished'; transferId: string; destinationId: string; transferStatus: string };
 
 /**
- * Cancels a transfer: a queued one is removed from the queue; for a running one a cancellation is
- * recorded, which the worker running it sees within about a second and aborts safely (nothing of an
- * aborted transfer is listed by a manifest). Returns undefined when no queued or running transfer has
- * this id.
+ * Cancels a transfer: a queued one leaves the queue and is recorded as cancelled; a running one gets
+ * `cancel_requested`, which the worker running it sees within about a second and aborts safely
+ * (nothing of an aborted transfer is listed by a manifest). Undefined when no transfer has this id.
  */
 export async function cancelTransfer(pool: Pool, transferId: string): Promise<CancelOutcome | undefined> {
   return withTransaction(pool, async (client: PoolClient) => {
-    const { rows } = await client.query<{ id: string; running: boolean; destination_id: string }>(
-      `SELECT j.id::text, j.locked_at IS NOT NULL AS running, j.payload->>'destinationId' AS destination_id
+    const t = await client.query<{ destination_id: string; status: string }>(
+      'SELECT destination_id, status FROM transfers WHERE id = $1 FOR UPDATE',
+      [transferId],
+    );
+    const row = t.rows[0];
+    if (!row) return undefined;
+    const base = { transferId, destinationId: row.destination_id };
+    if (!['queued', 'running'].includes(row.status)) return { status: 'finished', ...base, transferStatus: row.status };
+    const { rows } = await client.query<{ id: string; running: boolean }>(
+      `SELECT j.id::text, j.locked_at IS NOT NULL AS running
          FROM ${QUEUE_SCHEMA}._private_jobs j
          JOIN ${QUEUE_SCHEMA}._private_tasks t ON t.id = j.task_id
         WHERE t.identifier = $1 AND j.payload->>'transferId' = $2
@@ -199,13 +238,13 @@ export async function cancelTransfer(pool: Pool, transferId: string): Promise<Ca
       [TRANSFER_TASK, transferId],
     );
     const job = rows[0];
-    if (!job) return undefined;
-    if (!job.running) {
-      await client.query(`DELETE FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $1`, [job.id]);
-      return { status: 'cancelled', transferId, destinationId: job.destination_id };
+    if (job && !job.running) await client.query(`DELETE FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $1`, [job.id]);
+    if (!job || !job.running) {
+      await finishTransferRow(client, transferId, 'cancelled', null);
+      return { status: 'cancelled', ...base };
     }
-    await client.query('INSERT INTO transfer_cancellations (transfer_id) VALUES ($1) ON CONFLICT DO NOTHING', [transferId]);
-    return { status: 'cancelling', transferId, destinationId: job.destination_id };
+    await client.query('UPDATE transfers SET cancel_requested = true WHERE id = $1', [transferId]);
+    return { status: 'cancelling', ...base };
   });
 }
 

@@ -17,8 +17,8 @@ export interface ScheduleOptions {
 }
 
 // A destination already having a waiting transfer (a manual trigger, or a retry backing off) is not
-// given a second one: that one delivers everything up to its start anyway. The transfer id is minted
-// here in the same shape as ids.ts (`trf_` + 16 URL-safe characters).
+// given a second one: that one delivers everything up to its start anyway. The transfer (id in the
+// shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same statement.
 const SCHEDULE_SQL = `
 WITH due AS (
   SELECT d.id, d.frequency_minutes
@@ -34,21 +34,25 @@ WITH due AS (
     FROM due
    WHERE d.id = due.id
   RETURNING d.id
-), enqueued AS (
-  SELECT ${QUEUE_SCHEMA}.add_job(
-           '${TRANSFER_TASK}',
-           json_build_object(
-             'transferId', 'trf_' || substr(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', 'xxx'), 1, 16),
-             'destinationId', a.id,
-             'kind', 'INCREMENTAL',
-             'trigger', 'schedule'),
-           queue_name => 'dst:' || a.id,
-           job_key => 'transfer:' || a.id,
-           max_attempts => ${TRANSFER_MAX_ATTEMPTS})
+), minted AS (
+  SELECT a.id AS destination_id,
+         'trf_' || substr(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', 'xxx'), 1, 16) AS transfer_id
     FROM advanced a
    WHERE NOT EXISTS (
            SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs j
             WHERE j.key = 'transfer:' || a.id AND j.locked_at IS NULL AND j.attempts < j.max_attempts)
+), recorded AS (
+  INSERT INTO transfers (id, destination_id, kind)
+  SELECT transfer_id, destination_id, 'INCREMENTAL' FROM minted
+  RETURNING id, destination_id
+), enqueued AS (
+  SELECT ${QUEUE_SCHEMA}.add_job(
+           '${TRANSFER_TASK}',
+           json_build_object('transferId', r.id, 'destinationId', r.destination_id, 'kind', 'INCREMENTAL', 'trigger', 'schedule'),
+           queue_name => 'dst:' || r.destination_id,
+           job_key => 'transfer:' || r.destination_id,
+           max_attempts => ${TRANSFER_MAX_ATTEMPTS})
+    FROM recorded r
 )
 SELECT (SELECT count(*) FROM advanced)::int AS due, (SELECT count(*) FROM enqueued)::int AS enqueued`;
 

@@ -14,6 +14,7 @@ import {
   CONNECTION_TEST_TASK,
   TRANSFER_TASK,
   graphileLogger,
+  guardClientErrors,
   prepareQueue,
   type ConnectionTestJob,
   type TransferJob,
@@ -86,21 +87,23 @@ export interface Worker {
 
 export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const { log, settings, metrics } = deps;
-  await prepareQueue(deps.databaseUrl, log);
+  await prepareQueue(deps.pool, log);
   // graphile-worker needs a connection per concurrent job plus a few for fetching and LISTEN; the
   // transfer locks hold one more per running transfer.
   const queuePool = createPool(deps.databaseUrl, { max: settings.concurrency + 4, applicationName: 'sluice-worker' });
   const lockPool = createPool(deps.databaseUrl, { max: settings.concurrency + 1, applicationName: 'sluice-worker-locks' });
+  guardClientErrors(queuePool);
+  guardClientErrors(lockPool);
   const active = new Map<string, AbortController>();
   let cancelTimer: NodeJS.Timeout | undefined;
 
   const pollCancellations = async (): Promise<void> => {
     if (active.size === 0) return;
-    const { rows } = await deps.pool.query<{ transfer_id: string }>(
-      'SELECT transfer_id FROM transfer_cancellations WHERE transfer_id = ANY($1::text[])',
+    const { rows } = await deps.pool.query<{ id: string }>(
+      'SELECT id FROM transfers WHERE id = ANY($1::text[]) AND cancel_requested',
       [[...active.keys()]],
     );
-    for (const r of rows) active.get(r.transfer_id)?.abort(new SluiceError({ code: 'cancelled', message: 'Transfer cancelled.' }));
+    for (const r of rows) active.get(r.id)?.abort(new SluiceError({ code: 'cancelled', message: 'Transfer cancelled.' }));
   };
   cancelTimer = setInterval(() => {
     pollCancellations().catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not check cancellations'));
@@ -235,15 +238,16 @@ async function finishTransfer(
     log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer succeeded');
     return;
   }
-  if (ctx.userCancelled) {
-    await deps.pool.query('DELETE FROM transfer_cancellations WHERE transfer_id = $1', [job.transferId]);
+  if (ctx.userCancelled || (outcome.status === 'cancelled' && !ctx.shuttingDown)) {
     metrics.transfers.inc({ status: 'cancelled', kind: job.kind });
     metrics.transferDuration.observe({ status: 'cancelled' }, ctx.seconds);
     log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer cancelled');
     return;
   }
   if (ctx.shuttingDown) {
-    // Abandoned for the shutdown: nothing of it is listed by a manifest; run it again later.
+    // Abandoned for the shutdown: nothing of it is listed by a manifest. Back to queued, so that the
+    // retry of this job runs the same transfer again instead of finding it cancelled.
+    await deps.pool.query(`UPDATE transfers SET status = 'queued' WHERE id = $1 AND NOT cancel_requested`, [job.transferId]);
     metrics.transfers.inc({ status: 'abandoned', kind: job.kind });
     log.warn('transfer abandoned for shutdown; it will run again');
     throw new SluiceError({ code: 'worker_shutdown', message: 'The worker stopped during this transfer.', actor: 'sluice' });

@@ -38,7 +38,7 @@ describe('job queue, scheduler and worker', () => {
   let db: TestDatabase;
   before(async () => {
     db = await freshDatabase();
-    await prepareQueue(db.url);
+    await prepareQueue(db.pool);
   });
   after(async () => db.drop());
 
@@ -54,6 +54,8 @@ describe('job queue, scheduler and worker', () => {
       [dsts.map((d) => `dst:${d.id}`)],
     );
     assert.equal(rows[0]?.n, 30);
+    const recorded = await db.pool.query(`SELECT count(*)::int AS n FROM transfers WHERE status = 'queued' AND destination_id = ANY($1)`, [dsts.map((d) => d.id)]);
+    assert.equal(recorded.rows[0].n, 30, 'each scheduled transfer is recorded as queued');
     assert.deepEqual(await scheduleDue(db.pool), { due: 0, enqueued: 0 }, 'nothing is due until next_run_at');
     // Due again while the first is still waiting: the schedule advances, no second job.
     await db.pool.query(`UPDATE destinations SET next_run_at = now() - interval '1 s' WHERE id = ANY($1)`, [dsts.map((d) => d.id)]);
@@ -72,8 +74,13 @@ describe('job queue, scheduler and worker', () => {
     assert.equal(full.status, 'queued', 'a different request replaces the waiting one');
     assert.notEqual(full.transferId, a.transferId);
     assert.equal((await queueStats(db.pool)).waiting.transfer, 1);
+    const statuses = await db.pool.query('SELECT id, status, error FROM transfers WHERE destination_id = $1 ORDER BY requested_at', [d!.id]);
+    assert.deepEqual(statuses.rows.map((r) => [r.id, r.status]), [[a.transferId, 'cancelled'], [full.transferId, 'queued']]);
+    assert.equal(statuses.rows[0].error.code, 'replaced');
     assert.deepEqual(await cancelTransfer(db.pool, full.transferId), { status: 'cancelled', transferId: full.transferId, destinationId: d!.id });
-    assert.equal(await cancelTransfer(db.pool, full.transferId), undefined);
+    assert.equal((await queueStats(db.pool)).waiting.transfer, undefined);
+    assert.equal((await cancelTransfer(db.pool, full.transferId))?.status, 'finished');
+    assert.equal(await cancelTransfer(db.pool, 'trf_unknown'), undefined);
     await assert.rejects(enqueueTransfer(db.pool, { destinationId: 'dst_nope' }), (e: SluiceError) => e.code === 'not_found');
     await assert.rejects(
       enqueueTransfer(db.pool, { destinationId: d!.id, kind: 'BACKFILL', from: '2024-01-01' }),
@@ -181,12 +188,9 @@ describe('job queue, scheduler and worker', () => {
       await until('transfer to run', async () => worker.running() === 1);
       assert.equal((await cancelTransfer(db.pool, t.transferId))?.status, 'cancelling');
       await until('abort', async () => sawAbort);
-      await until('cancellation to be cleared', async () => {
-        const r = await db.pool.query('SELECT 1 FROM transfer_cancellations WHERE transfer_id = $1', [t.transferId]);
-        return r.rowCount === 0;
-      });
-      const text = await metrics.registry.getSingleMetricAsString('sluice_transfers_total');
-      assert.match(text, /status="cancelled"/);
+      await until('the cancellation to be counted', async () =>
+        /status="cancelled"/.test(await metrics.registry.getSingleMetricAsString('sluice_transfers_total')),
+      );
     });
 
     it('records connection tests and exposes queue depth in metrics', async () => {

@@ -3,7 +3,9 @@
  * folder (or next to the code it serves) and add one line here.
  */
 import { healthRoutes } from './health.js';
+import { metricsRoutes } from './metrics.js';
 import { recipientRoutes } from './recipients.js';
+import { triggerRoutes } from './trigger.js';
 import type { RoutePlugin } from '../types.js';
 
-export const routes: RoutePlugin[] = [healthRoutes, recipientRoutes];
+export const routes: RoutePlugin[] = [healthRoutes, recipientRoutes, metricsRoutes, triggerRoutes];

@@ -1,4 +1,4 @@
--- Jobs: schedules, worker heartbeats and cancellation requests. The queue itself is graphile-worker's
+-- Jobs: schedules and worker heartbeats. The queue itself is graphile-worker's
 -- own schema (graphile_worker) in the same database; these tables hold what Sluice adds around it.
 
 -- When the scheduler next enqueues a transfer for the destination; NULL = as soon as it is enabled
@@ -16,13 +16,6 @@ CREATE TABLE workers (
   concurrency   integer NOT NULL,
   started_at    timestamptz NOT NULL DEFAULT now(),
   last_seen_at  timestamptz NOT NULL DEFAULT now()
-);
-
--- Cancellation of a running transfer: the API records the request, the worker running the transfer
--- sees it (it polls while it has transfers running) and aborts it.
-CREATE TABLE transfer_cancellations (
-  transfer_id   text PRIMARY KEY,
-  requested_at  timestamptz NOT NULL DEFAULT now()
 );
 
 -- A passing connection test clears `needs_attention`, whoever ran the test (API, CLI or a job):
