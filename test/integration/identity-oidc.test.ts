@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import fastify, { type FastifyInstance } from 'fastify';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
@@ -10,8 +11,9 @@ import { freePort } from '../../src/control/embedded.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { SluiceError } from '../../src/errors.js';
 import { newAudience } from '../../src/identity/audience.js';
+import { createIdentitySource } from '../../src/identity/index.js';
 import { createOidcIdentity, type OidcIdentity } from '../../src/identity/oidc/index.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 
 const secrets = new SecretBox(crypto.randomBytes(32));
@@ -200,6 +202,15 @@ describe('oidc identity: key rotation', () => {
     assert.equal(rows[0].state, 'retired');
     assert.equal(rows[0].private_key, null, 'the retired private key is erased');
     assert.equal(new Date(rows[0].retired_at).getTime(), now);
+  });
+
+  it('is the default SLUICE_IDENTITY, local-only without SLUICE_PUBLIC_URL, and says AWS cannot reach it', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+    const identity = await createIdentitySource(loadConfig({ SLUICE_PORT: '7171' }), { pool: db.pool, secrets, log });
+    assert.equal(identity.kind, 'oidc');
+    assert.equal((await identity.describe()).issuer, 'http://127.0.0.1:7171');
+    assert.ok(lines.some((l) => /AWS cannot reach it/.test(l)));
   });
 
   it('refuses a publish lead time shorter than the JWKS cache max-age', async () => {
