@@ -22,7 +22,8 @@ const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 /** "90s", "5m", "2h", "1d" → seconds; a bare number is taken as is (units of the cursor). */
-export const lookbackValue = z.union([
+export const lookbackValue = z.union(
+  [
   z.number().nonnegative(),
   z
     .string()
@@ -32,9 +33,12 @@ export const lookbackValue = z.union([
       const unit = { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
       return { seconds: Number(m[1]) * unit };
     }),
-]);
+  ],
+  { error: 'must be a duration like 30s, 5m, 2h or 1d, or a number' },
+);
 
-export const durationMs = z.union([
+export const durationMs = z.union(
+  [
   z.number().int().nonnegative(),
   z
     .string()
@@ -43,7 +47,9 @@ export const durationMs = z.union([
       const m = /^(\d+)\s*(ms|s|m|h)$/.exec(v)!;
       return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
     }),
-]);
+  ],
+  { error: 'must be a duration like 500ms, 30s, 15m or 1h, or milliseconds' },
+);
 
 export const ModelSchema = z
   .object({
