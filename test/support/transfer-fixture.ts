@@ -4,6 +4,7 @@
  * runner's deps bound to the PostgreSQL source and the S3 object writer.
  */
 import crypto from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { loadS3Config, secretContext } from '../../src/control/destinations.js';
 import { SecretBox } from '../../src/control/secrets.js';
@@ -14,6 +15,7 @@ import { silentLogger } from '../../src/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { destinationLoader } from '../../src/transfer/destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
+import type { Manifest } from '../../src/transfer/manifest.js';
 import type { TransferDeps } from '../../src/transfer/run.js';
 import type { Format, Compression, ModelDefinition } from '../../src/transfer/types.js';
 import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/transfer/verify.js';
@@ -122,7 +124,7 @@ export function tableModel(name: string, table: string, over: Partial<ModelDefin
 export interface DeliveredManifest {
   key: string;
   body: Buffer;
-  manifest: import('../../src/transfer/manifest.js').Manifest;
+  manifest: Manifest;
 }
 
 /** Every manifest under `prefix` for `model`, oldest first by created_at. */
@@ -138,7 +140,6 @@ export async function manifestsOf(s3: TestS3, bucket: string, prefix: string, mo
 
 /** The rows a consumer following manifests sees (JSON Lines files, gzip or none). */
 export async function deliveredRows(s3: TestS3, bucket: string, prefix: string, model: string): Promise<Array<Record<string, unknown>>> {
-  const { gunzipSync } = await import('node:zlib');
   const rows: Array<Record<string, unknown>> = [];
   for (const m of await manifestsOf(s3, bucket, prefix, model)) {
     for (const f of m.manifest.files) {
