@@ -5,14 +5,18 @@
  * s3rver is a development dependency: `npm install` brings it, a production install does not need it.
  */
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type S3rverClass from 's3rver';
 import { SluiceError } from '../errors.js';
 
 export const DEMO_BUCKET = 'sluice-demo';
-/** s3rver accepts any credentials; these are the ones the demo destination stores (encrypted). */
-export const DEMO_ACCESS_KEY_ID = 'S3RVER';
-export const DEMO_SECRET_ACCESS_KEY = 'S3RVER';
+/**
+ * The demo destination's access key (stored encrypted like any other). s3rver accepts only key ids
+ * registered in its account registry, so the demo registers this pair when it starts the server.
+ */
+export const DEMO_ACCESS_KEY_ID = 'AKIASLUICEDEMO000001';
+export const DEMO_SECRET_ACCESS_KEY = 'SluiceDemoLocalBucketOnlyNotASecret00000';
 
 export interface DemoBucket {
   endpoint: string;
@@ -34,6 +38,7 @@ export async function startDemoBucket(dataDir: string, opts: { port?: number } =
       cause: err,
     });
   }
+  registerDemoKey();
   const directory = path.join(dataDir, 's3');
   await fs.mkdir(directory, { recursive: true });
   const server = new S3rver({
@@ -61,4 +66,11 @@ export async function listDemoObjects(bucket: DemoBucket, prefix = ''): Promise<
     .map((e) => ({ key: e.slice(0, -'._S3rver_object'.length).split(path.sep).join('/'), file: path.join(root, e) }))
     .filter((o) => o.key.startsWith(prefix))
     .sort((a, b) => a.key.localeCompare(b.key));
+}
+
+function registerDemoKey(): void {
+  const require = createRequire(import.meta.url);
+  // s3rver keeps its accounts in a module-level registry (its own model; there is no option for it).
+  const mod = require('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
+  mod.DUMMY_ACCOUNT.createKeyPair(DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY);
 }

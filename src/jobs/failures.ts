@@ -23,6 +23,9 @@ const TRANSIENT_CODES = new Set([
   'destination_busy',
   'source_unavailable',
   'source_timeout',
+  // The transfer runner's own per-destination guard: another run of it has not finished yet.
+  'transfer_already_running',
+  'transfer_interrupted',
 ]);
 
 const NODE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

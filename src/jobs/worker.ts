@@ -57,6 +57,7 @@ export interface ConnectionTestOutcome {
   error?: { code: string; actor: string; message: string; hint?: string };
 }
 
+/** Runs the connection test of a destination and records the outcome on it (status, last error). */
 export type ConnectionTester = (destinationId: string, ctx: JobContext) => Promise<ConnectionTestOutcome>;
 
 export interface WorkerDeps {
@@ -153,10 +154,6 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     const { destinationId } = payload as ConnectionTestJob;
     const jlog = log.child({ destinationId });
     const outcome = await deps.runConnectionTest(destinationId, { signal: new AbortController().signal, log: jlog });
-    await deps.pool.query(
-      'UPDATE destinations SET last_test_at = now(), last_test_passed = $2, updated_at = now() WHERE id = $1',
-      [destinationId, outcome.passed],
-    );
     metrics.connectionTests.inc({ outcome: outcome.passed ? 'passed' : 'failed', code: outcome.passed ? 'ok' : (outcome.error?.code ?? 'unknown') });
     jlog.info({ passed: outcome.passed, ...(outcome.error ? { error: outcome.error } : {}) }, 'connection test finished');
   };

@@ -5,10 +5,12 @@ import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
 import { registerRecipients } from './recipients.js';
 import { registerStart } from './start.js';
+import { registerWorker } from './worker.js';
 
 /** Every command, in the order `sluice --help` lists them. */
 export const commands: Array<(program: Command) => void> = [
   registerStart,
+  registerWorker,
   registerMigrate,
   registerApiKeys,
   registerRecipients,

@@ -17,18 +17,3 @@ CREATE TABLE workers (
   started_at    timestamptz NOT NULL DEFAULT now(),
   last_seen_at  timestamptz NOT NULL DEFAULT now()
 );
-
--- A passing connection test clears `needs_attention`, whoever ran the test (API, CLI or a job):
--- scheduling resumes without every caller having to remember to do it.
-CREATE FUNCTION destinations_resume_after_passing_test() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.last_test_passed IS TRUE AND NEW.status = 'needs_attention'
-     AND NEW.last_test_at IS DISTINCT FROM OLD.last_test_at THEN
-    NEW.status := 'active';
-    NEW.last_error := NULL;
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER destinations_resume_after_passing_test
-  BEFORE UPDATE OF last_test_passed, last_test_at ON destinations
-  FOR EACH ROW EXECUTE FUNCTION destinations_resume_after_passing_test();
