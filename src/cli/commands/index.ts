@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
 import { registerStart } from './start.js';
 
 /** Every command, in the order `sluice --help` lists them. */
-export const commands: Array<(program: Command) => void> = [registerStart, registerMigrate];
+export const commands: Array<(program: Command) => void> = [registerStart, registerMigrate, registerIdentity];
