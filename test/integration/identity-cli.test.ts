@@ -1,30 +1,49 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { Command } from 'commander';
+import { registerIdentity } from '../../src/cli/commands/identity.js';
+import { commands } from '../../src/cli/commands/index.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-
-const run = promisify(execFile);
 
 describe('sluice identity (CLI)', () => {
   let db: TestDatabase;
-  let env: NodeJS.ProcessEnv;
+  const saved = { ...process.env };
   before(async () => {
     db = await freshDatabase();
-    env = {
-      ...process.env,
+    // The command reads its configuration from the environment, as `sluice` does.
+    Object.assign(process.env, {
       DATABASE_URL: db.url,
       SLUICE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
       SLUICE_PUBLIC_URL: 'https://sluice.example.com',
       SLUICE_IDENTITY: 'oidc',
       SLUICE_LOG_LEVEL: 'warn',
       SLUICE_LOG_FORMAT: 'json',
-    };
+    });
   });
-  after(() => db.drop());
+  after(async () => {
+    process.env = saved;
+    await db.drop();
+  });
 
-  const sluice = async (...args: string[]) => (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env })).stdout;
+  /** Runs `sluice …args` in this process and returns what it printed. */
+  async function sluice(...args: string[]): Promise<string> {
+    const program = new Command('sluice').exitOverride();
+    registerIdentity(program);
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (...parts: unknown[]) => void printed.push(parts.join(' '));
+    try {
+      await program.parseAsync(args, { from: 'user' });
+    } finally {
+      console.log = log;
+    }
+    return printed.join('\n');
+  }
+
+  it('is a command of sluice', () => {
+    assert.ok(commands.includes(registerIdentity));
+  });
 
   it('rotates the oidc key and prints what recipients must trust', async () => {
     const rotated = JSON.parse(await sluice('identity', 'rotate', '--json')) as { kid: string; state: string };
@@ -40,5 +59,9 @@ describe('sluice identity (CLI)', () => {
     const keys = report.keys as Array<{ kid: string; state: string }>;
     assert.deepEqual(keys.map((k) => k.state).sort(), ['active', 'published']);
     assert.ok(keys.some((k) => k.kid === rotated.kid && k.state === 'published'));
+
+    const text = await sluice('identity');
+    assert.match(text, /Provider URL\s+https:\/\/sluice\.example\.com/);
+    assert.match(text, new RegExp(`${rotated.kid}\\s+published\\s+signs from`));
   });
 });

@@ -14,6 +14,6 @@ export const commands: Array<(program: Command) => void> = [
   registerMigrate,
   registerApiKeys,
   registerRecipients,
-  registerIdentity,
   registerModels,
+  registerIdentity,
 ];
