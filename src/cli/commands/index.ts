@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
+import { registerDestinations } from './destinations.js';
 import { registerMigrate } from './migrate.js';
+import { registerPolicy } from './policy.js';
 import { registerRecipients } from './recipients.js';
+import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
 
 /** Every command, in the order `sluice --help` lists them. */
@@ -9,5 +12,8 @@ export const commands: Array<(program: Command) => void> = [
   registerStart,
   registerMigrate,
   registerApiKeys,
+  registerServe,
   registerRecipients,
+  registerDestinations,
+  registerPolicy,
 ];
