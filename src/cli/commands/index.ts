@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
 import { registerMigrate } from './migrate.js';
+import { registerModels } from './models.js';
 import { registerRecipients } from './recipients.js';
 import { registerStart } from './start.js';
 
@@ -10,4 +11,5 @@ export const commands: Array<(program: Command) => void> = [
   registerMigrate,
   registerApiKeys,
   registerRecipients,
+  registerModels,
 ];
