@@ -641,7 +641,7 @@ export async function disableDestination(db: Queryable, id: string): Promise<Des
 export async function recordConnectionTest(
   db: Queryable,
   id: string,
-  result: { passed: boolean; error?: unknown },
+  result: { passed: boolean; error?: unknown; accountId?: string },
 ): Promise<DestinationView> {
   const { rowCount } = await db.query(
     `UPDATE destinations
@@ -655,9 +655,11 @@ export async function recordConnectionTest(
                        ELSE status
                      END,
             enabled = CASE WHEN status = 'disabled' THEN false ELSE $2 END,
+            -- An access key's account, learnt by the test, becomes ExpectedBucketOwner from now on.
+            account_id = coalesce(account_id, $4),
             updated_at = now()
       WHERE id = $1`,
-    [id, result.passed, result.passed ? null : JSON.stringify(result.error ?? null)],
+    [id, result.passed, result.passed ? null : JSON.stringify(result.error ?? null), result.accountId ?? null],
   );
   if (rowCount === 0) throw notFound('destination', id);
   return getDestination(db, id);

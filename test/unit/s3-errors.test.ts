@@ -95,6 +95,11 @@ describe('STS error classification', () => {
     assert.equal(code(service('ExpiredTokenException', 400, 'Token expired: current date/time 1 must be before the expiration date/time 0'), assume), 'expired_token');
     assert.equal(code(service('InvalidIdentityToken', 400, 'Incorrect token audience'), assume), 'invalid_token');
     assert.equal(code(service('IDPRejectedClaim', 403, 'rejected'), assume), 'invalid_token');
+    // The STS client names errors after its model's shapes.
+    assert.equal(code(service('InvalidIdentityTokenException', 400, 'Incorrect token audience'), assume), 'invalid_token');
+    assert.equal(code(service('IDPRejectedClaimException', 403, 'rejected'), assume), 'invalid_token');
+    assert.equal(code(service('IDPCommunicationErrorException', 400, 'timeout'), assume), 'idp_unreachable');
+    assert.equal(code(service('RegionDisabledException', 403, 'STS is not activated'), assume), 'sts_region_disabled');
     assert.equal(code(service('InvalidIdentityToken', 400, 'No OpenIDConnect provider found in your account for https://sluice.example.com'), assume), 'oidc_provider_missing');
   });
 
