@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
+import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
 import { registerRecipients } from './recipients.js';
@@ -12,4 +13,5 @@ export const commands: Array<(program: Command) => void> = [
   registerApiKeys,
   registerRecipients,
   registerModels,
+  registerIdentity,
 ];
