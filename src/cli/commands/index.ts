@@ -5,6 +5,8 @@ import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
 import { registerRecipients } from './recipients.js';
 import { registerStart } from './start.js';
+import { registerTransfer } from './transfer.js';
+import { registerVerify } from './verify.js';
 
 /** Every command, in the order `sluice --help` lists them. */
 export const commands: Array<(program: Command) => void> = [
@@ -14,4 +16,6 @@ export const commands: Array<(program: Command) => void> = [
   registerRecipients,
   registerModels,
   registerIdentity,
+  registerTransfer,
+  registerVerify,
 ];
