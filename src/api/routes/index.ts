@@ -10,6 +10,7 @@ import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
 import { triggerRoutes } from './trigger.js';
+import { transferRoutes } from './transfers.js';
 import type { RoutePlugin } from '../types.js';
 
 /** Sluice's OIDC discovery and JWKS (public; registered only when the identity is Sluice's own issuer). */
@@ -29,4 +30,5 @@ export const routes: RoutePlugin[] = [
   policyRoutes,
   metricsRoutes,
   triggerRoutes,
+  transferRoutes,
 ];

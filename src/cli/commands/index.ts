@@ -9,6 +9,8 @@ import { registerRecipients } from './recipients.js';
 import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
 import { registerWorker } from './worker.js';
+import { registerTransfer } from './transfer.js';
+import { registerVerify } from './verify.js';
 
 /** Every command, in the order `sluice --help` lists them. */
 export const commands: Array<(program: Command) => void> = [
@@ -22,4 +24,6 @@ export const commands: Array<(program: Command) => void> = [
   registerPolicy,
   registerModels,
   registerIdentity,
+  registerTransfer,
+  registerVerify,
 ];
