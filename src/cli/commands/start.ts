@@ -28,7 +28,6 @@ export function registerStart(program: Command): void {
       const config: Config = demoMode
         ? { ...base, SLUICE_ALLOW_HTTP_ENDPOINTS: true, SLUICE_ENDPOINT_ALLOWLIST: [...base.SLUICE_ENDPOINT_ALLOWLIST, '127.0.0.1'] }
         : base;
-      const firstStart = !(await fs.access(config.dataDir).then(() => true, () => false));
       const rt = await openRuntime({ config });
       const { log, pool, secrets } = rt;
       let demo: Demo | undefined;
@@ -55,7 +54,7 @@ export function registerStart(program: Command): void {
         const stopped = untilSignal(log, shutdown);
         if (demo) {
           const report = await firstDelivery(pool, log, demo, s3ConnectionTester({ pool, secrets, config, identity, log }));
-          console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart }));
+          console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created }));
           demo.startChanges(60_000);
         } else {
           console.log(`\nSluice is running. API ${apiUrl} — stop with Ctrl-C.\n`);
