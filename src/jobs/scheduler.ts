@@ -49,7 +49,6 @@ WITH due AS (
   SELECT ${QUEUE_SCHEMA}.add_job(
            '${TRANSFER_TASK}',
            json_build_object('transferId', r.id, 'destinationId', r.destination_id, 'kind', 'INCREMENTAL', 'trigger', 'schedule'),
-           queue_name => 'dst:' || r.destination_id,
            job_key => 'transfer:' || r.destination_id,
            max_attempts => ${TRANSFER_MAX_ATTEMPTS})
     FROM recorded r

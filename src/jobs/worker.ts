@@ -16,6 +16,7 @@ import {
   graphileLogger,
   guardClientErrors,
   prepareQueue,
+  requeueBusyTransfer,
   type ConnectionTestJob,
   type TransferJob,
 } from './queue.js';
@@ -137,14 +138,16 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       jlog.info({ kind: job.kind, trigger: job.trigger, attempt: helpers.job.attempts }, 'transfer started');
       outcome = await deps.runTransfer(job, { signal, log: jlog });
     } catch (err) {
-      if (err instanceof LockUnavailable) {
-        outcome = { transferId: job.transferId, status: 'failed', models: [], error: new SluiceError({ code: 'destination_busy', message: err.message, actor: 'sluice' }) };
-      } else {
-        outcome = { transferId: job.transferId, status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
-      }
+      outcome = { transferId: job.transferId, status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
     } finally {
       active.delete(job.transferId);
       await locks?.release().catch((err: unknown) => jlog.warn({ err: describeError(err) }, 'could not release transfer locks'));
+    }
+    if (outcome.error instanceof LockUnavailable) {
+      // Another transfer of this destination is running (this one was triggered during it): run after it.
+      const what = await requeueBusyTransfer(deps.pool, job, BUSY_REQUEUE_MS);
+      jlog.info({ outcome: what }, what === 'requeued' ? 'destination busy: transfer queued to run after the current one' : 'destination busy: a waiting transfer supersedes this one');
+      return;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     return finishTransfer(deps, job, outcome, { seconds, log: jlog, userCancelled: cancel.signal.aborted, shuttingDown: helpers.abortSignal.aborted, helpers });
@@ -274,5 +277,8 @@ async function finishTransfer(
   metrics.transfers.inc({ status: 'failed', kind: job.kind });
   log.error({ error: record, attempt: attempts }, 'transfer failed');
 }
+
+/** How long a transfer that found its destination busy waits before trying again. */
+const BUSY_REQUEUE_MS = 2000;
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;

@@ -51,8 +51,8 @@ describe('job queue, scheduler and worker', () => {
     const results = await Promise.all([1, 2, 3, 4].map(() => scheduleDue(db.pool, { batchSize: 7 })));
     assert.equal(results.reduce((n, r) => n + r.enqueued, 0), 30);
     const { rows } = await db.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'transfer' AND queue_name = ANY($1)`,
-      [dsts.map((d) => `dst:${d.id}`)],
+      `SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'transfer' AND key = ANY($1)`,
+      [dsts.map((d) => `transfer:${d.id}`)],
     );
     assert.equal(rows[0]?.n, 30);
     const recorded = await db.pool.query(`SELECT count(*)::int AS n FROM transfers WHERE status = 'queued' AND destination_id = ANY($1)`, [dsts.map((d) => d.id)]);
@@ -208,19 +208,13 @@ describe('job queue, scheduler and worker', () => {
     // A worker that took the job and then died: its heartbeat is old, the job and queue stay locked.
     await db.pool.query(`INSERT INTO workers (id, hostname, pid, concurrency, last_seen_at) VALUES ('pool-dead', 'h', 1, 1, now() - interval '1 hour')`);
     await db.pool.query(
-      `WITH j AS (UPDATE graphile_worker._private_jobs SET locked_by = 'pool-dead', locked_at = now() - interval '1 hour', attempts = 1
-                   WHERE key = $1 RETURNING job_queue_id)
-       UPDATE graphile_worker._private_job_queues q SET locked_by = 'pool-dead', locked_at = now() FROM j WHERE q.id = j.job_queue_id`,
+      `UPDATE graphile_worker._private_jobs SET locked_by = 'pool-dead', locked_at = now() - interval '1 hour', attempts = 1 WHERE key = $1`,
       [`transfer:${d!.id}`],
     );
     await db.pool.query(`INSERT INTO workers (id, hostname, pid, concurrency) VALUES ('pool-alive', 'h', 2, 1)`);
     assert.deepEqual(await recoverDeadWorkers(db.pool, 60_000), ['pool-dead']);
-    const { rows } = await db.pool.query(
-      `SELECT j.locked_by, q.locked_by AS queue_locked_by FROM graphile_worker._private_jobs j
-         JOIN graphile_worker._private_job_queues q ON q.id = j.job_queue_id WHERE j.key = $1`,
-      [`transfer:${d!.id}`],
-    );
-    assert.deepEqual(rows, [{ locked_by: null, queue_locked_by: null }]);
+    const { rows } = await db.pool.query('SELECT locked_by, locked_at FROM graphile_worker._private_jobs WHERE key = $1', [`transfer:${d!.id}`]);
+    assert.deepEqual(rows, [{ locked_by: null, locked_at: null }]);
     const live = await db.pool.query('SELECT id FROM workers ORDER BY id');
     assert.deepEqual(live.rows.map((r) => r.id), ['pool-alive']);
   });
