@@ -169,7 +169,8 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       logger: graphileLogger(log),
       // Jobs are announced by NOTIFY; polling only catches retries whose backoff has elapsed.
       pollInterval: 1000,
-      gracefulShutdownAbortTimeout: Math.floor(settings.shutdownGraceMs * 0.8),
+      // Abort what still runs at 70 % of the grace period, leaving the rest for it to unwind and for cleanup.
+      gracefulShutdownAbortTimeout: Math.floor(settings.shutdownGraceMs * 0.7),
     },
     { [TRANSFER_TASK]: transferTask, [CONNECTION_TEST_TASK]: connectionTestTask },
     queuePool,
@@ -196,7 +197,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       wlog.info({ running: active.size, graceSeconds: settings.shutdownGraceMs / 1000 }, 'worker stopping: no new jobs; running transfers get the grace period');
       await scheduler?.stop();
       // Past the grace period, stop waiting: the jobs are released for another worker either way.
-      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs).unref());
+      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs * 0.9).unref());
       await Promise.race([Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).catch(() => undefined), hard]);
       if (cancelTimer) clearInterval(cancelTimer);
       cancelTimer = undefined;
