@@ -114,6 +114,6 @@ describe('error responses', () => {
   it('readiness says unavailable when the control store does not answer', async () => {
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(res.statusCode, 503);
-    assert.deepEqual(res.json(), { status: 'unavailable' });
+    assert.deepEqual(res.json(), { status: 'unavailable', checks: { controlStore: false, queue: false } });
   });
 });

@@ -8,7 +8,7 @@ export const metricsRoutes: RoutePlugin = {
     // `sluice start` shares one set of metrics between the API and its worker; a lone API has its own.
     const metrics = deps.metrics ?? createMetrics();
     metrics.observeQueue(deps.pool);
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
       const body = await metrics.registry.metrics();
       return reply.header('content-type', metrics.registry.contentType).send(body);
     });

@@ -50,8 +50,10 @@ const tags = ['transfers'];
 
 export const triggerRoutes: RoutePlugin = {
   name: 'transfers-trigger',
-  async register(app, { pool, log }) {
-    await prepareQueue(pool, log);
+  register(app, { pool, log }) {
+    // The queue's schema is created on first use (once per process), not at registration: building the
+    // server touches no database.
+    const ready = (): Promise<void> => prepareQueue(pool, log);
     app.post(
       '/v1/destinations/:id/transfers',
       {
@@ -66,6 +68,7 @@ export const triggerRoutes: RoutePlugin = {
         },
       },
       async (req, reply) => {
+        await ready();
         const body = req.body ?? { kind: 'INCREMENTAL' as const };
         const queued = await enqueueTransfer(pool, {
           destinationId: req.params.id,
@@ -90,6 +93,7 @@ export const triggerRoutes: RoutePlugin = {
         },
       },
       async (req, reply) => {
+        await ready();
         const outcome = await cancelTransfer(pool, req.params.id);
         if (!outcome) throw new SluiceError({ code: 'not_found', message: `No transfer with id ${req.params.id}.`, status: 404 });
         if (outcome.status === 'finished') {
