@@ -1,6 +1,6 @@
 /** Liveness and readiness: public, unauthenticated, cheap. */
 import { z } from 'zod';
-import { QUEUE_SCHEMA } from '../../jobs/queue.js';
+import { QUEUE_SCHEMA, prepareQueue } from '../../jobs/queue.js';
 import type { RoutePlugin } from '../types.js';
 
 const Ready = z.object({
@@ -10,7 +10,7 @@ const Ready = z.object({
 
 export const healthRoutes: RoutePlugin = {
   name: 'health',
-  register(app, { pool }) {
+  register(app, { pool, log }) {
     app.get(
       '/healthz',
       { schema: { tags: ['health'], summary: 'The process is running', response: { 200: z.object({ status: z.literal('ok') }) } } },
@@ -28,6 +28,8 @@ export const healthRoutes: RoutePlugin = {
       async (_req, reply) => {
         const checks = { controlStore: false, queue: false };
         try {
+          // The first readiness check of a fresh control store creates the queue's schema.
+          await prepareQueue(pool, log).catch(() => undefined);
           const { rows } = await pool.query<{ queue: boolean }>(
             `SELECT to_regclass('${QUEUE_SCHEMA}._private_jobs') IS NOT NULL AS queue`,
           );
