@@ -3,6 +3,7 @@
  * adds around it — the scheduler, heartbeats and dead-worker recovery, cancellation, per-destination
  * and per-source locks, retry classification, metrics, and a bounded graceful shutdown.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
 import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError } from '../errors.js';
@@ -203,7 +204,8 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       cancelTimer = undefined;
       await heartbeat.stop();
       await retire(deps.pool, id).catch(() => undefined);
-      await Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined);
+      // A job that ignored its abort signal may still hold a connection: do not wait for it forever.
+      await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(2000)]);
       wlog.info('worker stopped');
     })();
     return stopping;

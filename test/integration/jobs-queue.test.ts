@@ -135,16 +135,22 @@ describe('job queue, scheduler and worker', () => {
       assert.equal(b.status, 'queued');
       assert.equal(b.behindRunning, true);
       const c = await enqueueTransfer(db.pool, { destinationId: d!.id });
-      assert.equal(c.status, 'already_queued');
       await sleep(300);
-      assert.equal(calls.filter((x) => x.destinationId === d!.id).length, 0, 'the second waits for the first');
+      const ranEarly = calls.filter((x) => x.destinationId === d!.id).length;
       release();
-      const done = await until('both transfers', async () => {
+      assert.equal(ranEarly, 0, 'the second waits for the first');
+      // c finds b waiting (already queued) — or, when a worker is just putting b back behind the
+      // running one, is queued itself and b, finding c waiting, is superseded by it. Either way two
+      // transfers run, one after the other.
+      assert.ok(['already_queued', 'queued'].includes(c.status));
+      const expected = 2;
+      const done = await until('the transfers', async () => {
         const mine = calls.filter((x) => x.destinationId === d!.id);
-        return mine.length === 2 && mine;
+        return mine.length === expected && mine;
       });
-      assert.deepEqual(done.map((x) => x.transferId), [a.transferId, b.transferId]);
-      assert.ok(done[1]!.start >= done[0]!.end);
+      assert.equal(done[0]!.transferId, a.transferId);
+      assert.ok([b.transferId, c.transferId].includes(done[1]!.transferId));
+      for (let i = 1; i < done.length; i++) assert.ok(done[i]!.start >= done[i - 1]!.end);
     });
 
     it('retries transient failures and marks recipient failures as needing attention until a test passes', async () => {
