@@ -245,6 +245,34 @@ describe('oidc identity: concurrent initialisation', () => {
     }
   });
 
+  it('publishes one new key when two processes rotate at once', async () => {
+    const pools = [createPool(db.url, { max: 2 }), createPool(db.url, { max: 2 })];
+    try {
+      const config = oidcConfig({ SLUICE_PUBLIC_URL: 'https://sluice.example.com' });
+      const identities = await Promise.all(pools.map((pool) => createOidcIdentity(config, { pool, secrets, log: silentLogger })));
+      const results = await Promise.allSettled(identities.map((i) => i.rotate()));
+      assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      const refused = results.find((r) => r.status === 'rejected');
+      assert.ok(refused?.status === 'rejected' && refused.reason instanceof SluiceError && refused.reason.code === 'rotation_pending');
+      const { rows } = await db.pool.query<{ state: string }>('SELECT state FROM identity_keys ORDER BY state');
+      assert.deepEqual(rows.map((r) => r.state), ['active', 'published']);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it('signs at once with a published key when the signing key has gone', async () => {
+    await db.pool.query(`DELETE FROM identity_keys WHERE state = 'active'`);
+    const identity = await createOidcIdentity(oidcConfig({ SLUICE_PUBLIC_URL: 'https://sluice.example.com' }), {
+      pool: db.pool,
+      secrets,
+      log: silentLogger,
+    });
+    const { rows } = await db.pool.query<{ kid: string; state: string }>('SELECT kid, state FROM identity_keys');
+    assert.deepEqual(rows.map((r) => r.state), ['active']);
+    assert.equal(decodeProtectedHeader(await identity.token('sluice-a')).kid, rows[0]!.kid);
+  });
+
   it('allows at most one active key even when written directly', async () => {
     const { rows } = await db.pool.query('SELECT public_jwk, private_key FROM identity_keys WHERE state = $1', ['active']);
     await assert.rejects(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { freePort } from '../../src/control/embedded.js';
 import { runConnectionTest, type ConnectionTestResult } from '../../src/destinations/s3/connection-test.js';
@@ -8,7 +8,7 @@ import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/identity/types.js';
 import { SluiceError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, stsAssumeRoleSuccess, stsError, type FaultProxy } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 
@@ -110,7 +110,15 @@ describe('connection test', () => {
   it('passes with a role scoped to the audience: assume, refused probe, put, delete', async () => {
     stsRules(proxy, true);
     const identity = testIdentity();
-    const r = await run(roleConfig(proxy.url, { accountId: undefined }), identity);
+    const lines: string[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => lines.push(d.toString()));
+    const log = createLogger({ level: 'debug', format: 'json', destination: sink });
+    const r = await runConnectionTest(roleConfig(proxy.url, { accountId: undefined }), { identity, log, endpointPolicy: loopback });
+    // The assumed role and subject are logged; tokens and session keys never are.
+    const logged = lines.join('');
+    assert.match(logged, /assumed-role\/transfer-role/);
+    for (const secret of ['test-token', 'fault-proxy-secret-key', 'fault-proxy-session-token']) assert.ok(!logged.includes(secret), secret);
     assert.deepEqual(summary(r), ['validate_config:passed', 'assume_role:passed', 'audience_probe:passed', 'put_object:passed', 'delete_object:passed']);
     assert.equal(r.passed, true);
     assert.equal(r.accountId, '123456789012');

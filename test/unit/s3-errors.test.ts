@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { classifyError, isTransient, type ErrorContext } from '../../src/destinations/s3/errors.js';
+import { S3_ERROR_CODES, classifyError, isTransient, type ErrorContext } from '../../src/destinations/s3/errors.js';
 import { SluiceError } from '../../src/errors.js';
 
 /** Errors shaped as the SDK throws them: `name` is the service's error code, status in $metadata. */
@@ -125,5 +126,12 @@ describe('STS error classification', () => {
   it('never puts secrets in messages', () => {
     const e = classifyError(service('InvalidIdentityToken', 400, 'bad token'), assume);
     assert.doesNotMatch(JSON.stringify(e), /eyJ/);
+  });
+});
+
+describe('error documentation', () => {
+  it('has a README entry for every code', () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const c of S3_ERROR_CODES) assert.ok(readme.includes(`<a id="ct-${c}"></a>`), `README lacks #ct-${c}`);
   });
 });

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
 import { registerDestinations } from './destinations.js';
+import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
+import { registerModels } from './models.js';
 import { registerPolicy } from './policy.js';
 import { registerRecipients } from './recipients.js';
 import { registerServe } from './serve.js';
@@ -16,4 +18,6 @@ export const commands: Array<(program: Command) => void> = [
   registerRecipients,
   registerDestinations,
   registerPolicy,
+  registerModels,
+  registerIdentity,
 ];

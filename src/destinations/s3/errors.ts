@@ -30,6 +30,15 @@ export interface ErrorContext {
   key?: string;
 }
 
+/** Every code this destination can report; each has a README entry (`#ct-<code>`). */
+export const S3_ERROR_CODES = [
+  'invalid_config', 'bucket_not_found', 'wrong_region', 'access_denied_put', 'access_denied_delete', 'access_denied_abort',
+  'kms_denied', 'role_not_assumable', 'audience_not_pinned', 'invalid_token', 'oidc_provider_missing', 'expired_token',
+  'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
+  'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
+  'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
+] as const;
+
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'throttled',
