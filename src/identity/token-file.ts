@@ -27,6 +27,7 @@ export interface TokenFileOptions {
 
 export class TokenFileIdentity implements IdentitySource {
   readonly kind = 'token-file' as const;
+  readonly singleAudience = true;
   readonly #o: TokenFileOptions;
   readonly #now: () => number;
 

@@ -57,6 +57,7 @@ describe('token-file identity', () => {
       (e: unknown) => isCode('identity_audience_fixed')(e) && /sluice-aaa/.test((e as Error).message) && /sluice-bbb/.test(String((e as SluiceError).hint)),
     );
     assert.deepEqual(await identity.audiences(), ['sluice-aaa']);
+    assert.equal(identity.singleAudience, true, 'tells a connection test that no other audience can be probed');
     await fs.writeFile(file, await kubeToken(['sts.amazonaws.com', 'sluice-bbb']));
     assert.ok(await identity.token('sluice-bbb'), 'one of several audiences is fine');
   });
