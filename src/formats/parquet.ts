@@ -15,14 +15,19 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ColumnInfo, Compression, EncodeOptions, EncodedFile } from '../transfer/types.js';
+import { SluiceError } from '../errors.js';
 import { listElement } from '../sources/postgres/types.js';
 import { duckdb, sqlIdent, sqlString } from './duckdb.js';
 import { CsvRowScanner } from './rows.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart } from './split.js';
 
-export const PARQUET_ROW_GROUP_SIZE = 122_880;
-/** Longest row (as CSV) the Parquet encoder accepts. DuckDB's CSV buffer is twice this, so it is memory. */
-export const MAX_ROW_BYTES = 8 * 1024 * 1024;
+/** Rows per row group: half DuckDB's default, which measured ~25 MB less peak RSS at the same speed. */
+export const PARQUET_ROW_GROUP_SIZE = 61_440;
+/**
+ * Longest row (as CSV) the Parquet encoder accepts — DuckDB's default. DuckDB's CSV buffer is twice
+ * this, so it is memory: 4 MiB measured ~15 MB more peak RSS than 2 MiB.
+ */
+export const MAX_ROW_BYTES = 2 * 1024 * 1024;
 
 const SCALAR: Record<string, string> = {
   int16: 'SMALLINT',
@@ -78,6 +83,22 @@ export function parquetCopySql(columns: ColumnInfo[], csvPath: string, parquetPa
 ) TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION ${parquetCompression(compression)}, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`;
 }
 
+/** DuckDB's error, with a clear one for the limit a provider can actually hit. */
+function parquetError(err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/maximum line size/i.test(message)) {
+    return new SluiceError({
+      code: 'row_too_large_for_parquet',
+      message: `A row is larger than ${MAX_ROW_BYTES / 1024 / 1024} MiB as CSV, the most the Parquet encoder reads at once.`,
+      actor: 'provider',
+      hint: 'Deliver this model as CSV or JSON Lines, or leave the very large column out of the model.',
+      status: 422,
+      cause: err,
+    });
+  }
+  return err instanceof Error ? err : new Error(message);
+}
+
 function mkfifo(file: string): void {
   const r = spawnSync('mkfifo', ['-m', '600', file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mkfifo ${file} failed: ${r.stderr || r.error?.message}`);
@@ -98,10 +119,12 @@ function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Prom
     const conn = await (await duckdb()).connect();
     let failed: Error | null = null;
     const writer = fs.createWriteStream(fifo);
+    // Failures surface through write()/finish(); an 'error' event without a listener would crash the process.
+    writer.on('error', () => undefined);
     const converting = conn.run(parquetCopySql(columns, fifo, out, compression)).then(
       () => undefined,
       (err: unknown) => {
-        failed = err instanceof Error ? err : new Error(String(err));
+        failed = parquetError(err);
         // If DuckDB failed before opening the FIFO, our open() would block forever: open the read end
         // ourselves so the writer's open returns, then stop it.
         fs.open(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, (e, fd) => {
