@@ -8,6 +8,7 @@ import { healthRoutes } from './health.js';
 import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
+import { transferRoutes } from './transfers.js';
 import type { RoutePlugin } from '../types.js';
 
 /** Sluice's OIDC discovery and JWKS (public; registered only when the identity is Sluice's own issuer). */
@@ -25,4 +26,5 @@ export const routes: RoutePlugin[] = [
   destinationRoutes,
   connectionTestRoutes,
   policyRoutes,
+  transferRoutes,
 ];

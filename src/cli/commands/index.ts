@@ -8,6 +8,8 @@ import { registerPolicy } from './policy.js';
 import { registerRecipients } from './recipients.js';
 import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
+import { registerTransfer } from './transfer.js';
+import { registerVerify } from './verify.js';
 
 /** Every command, in the order `sluice --help` lists them. */
 export const commands: Array<(program: Command) => void> = [
@@ -20,4 +22,6 @@ export const commands: Array<(program: Command) => void> = [
   registerPolicy,
   registerModels,
   registerIdentity,
+  registerTransfer,
+  registerVerify,
 ];
