@@ -9,6 +9,7 @@
  */
 import { installRgw, startRgw, stopRgw } from './cluster.js';
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const [command, arg] = process.argv.slice(2);
 const log = (line: string) => console.error(`rgw: ${line}`);
 
