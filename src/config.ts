@@ -36,6 +36,22 @@ const EnvSchema = z.object({
   SLUICE_TOKEN_FILE: z.string().optional(),
   SLUICE_TOKEN_FILE_SUBJECT: z.string().optional(),
   SLUICE_TOKEN_FILE_ISSUER: z.string().optional(),
+  /** oidc identity: the `sub` of every token Sluice signs (stable for this installation). */
+  SLUICE_OIDC_SUBJECT: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable characters without spaces').default('sluice'),
+  /** oidc identity: lifetime of a minted token. */
+  SLUICE_OIDC_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
+  /** oidc identity: Cache-Control max-age of the discovery document and JWKS. */
+  SLUICE_OIDC_JWKS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+  /** oidc identity: how long a new key is published before it signs (at least the JWKS max-age). */
+  SLUICE_OIDC_PUBLISH_LEAD_SECONDS: z.coerce.number().int().min(0).max(30 * 86400).default(900),
+  /** oidc identity: accept an http:// SLUICE_PUBLIC_URL that is not loopback (AWS will not accept it). */
+  SLUICE_OIDC_ALLOW_HTTP: bool.default(false),
+  /** google identity: the service account's numeric unique id, when it cannot be learnt. */
+  SLUICE_GOOGLE_SUBJECT: z.string().regex(/^\d{1,64}$/, 'must be the numeric unique id of the service account').optional(),
+  /** google identity: service account to mint tokens for with the IAM Credentials API (default: the key file's). */
+  SLUICE_GOOGLE_SERVICE_ACCOUNT_EMAIL: z.string().email().optional(),
+  /** google identity: base URL of the IAM Credentials API. */
+  SLUICE_GOOGLE_IAM_CREDENTIALS_URL: z.string().url().default('https://iamcredentials.googleapis.com'),
   /** Allow http:// endpoints for S3-compatible stores (never for AWS). */
   SLUICE_ALLOW_HTTP_ENDPOINTS: bool.default(false),
   /** Hosts or CIDRs that endpoints may resolve to although they are loopback/private. */
