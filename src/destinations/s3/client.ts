@@ -1,0 +1,45 @@
+/**
+ * One S3 client per destination: its region, its endpoint (path-style for S3-compatible stores), its
+ * credentials, checksums as the destination asks, no automatic region redirects (a wrong region is an
+ * error the recipient must fix, not something to paper over) and bounded timeouts.
+ *
+ * The SDK's own retries are off (maxAttempts 1) by default: the object writer retries each request
+ * itself with Buffers, and the connection test reports the first failure as it is.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import type { AwsCredentialIdentityProvider } from './credentials.js';
+import type { S3DestinationConfig } from './types.js';
+
+export interface ClientOptions {
+  credentials: AwsCredentialIdentityProvider;
+  /** Time to establish a connection (default 5 s). */
+  connectionTimeoutMs?: number;
+  /** Time for a whole request, including its body (default 120 s: an 8 MiB part on a slow link). */
+  requestTimeoutMs?: number;
+  /** SDK attempts per request (default 1: callers retry themselves). */
+  maxAttempts?: number;
+}
+
+export function createS3Client(config: S3DestinationConfig, opts: ClientOptions): S3Client {
+  const checksums = config.requestChecksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+  return new S3Client({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    forcePathStyle: config.forcePathStyle,
+    credentials: opts.credentials,
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+    followRegionRedirects: false,
+    maxAttempts: opts.maxAttempts ?? 1,
+    requestHandler: {
+      connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
+      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
+
+/** `{ ExpectedBucketOwner }` when the bucket's account is known, to spread into every object call. */
+export function ownerParams(config: S3DestinationConfig): { ExpectedBucketOwner?: string } {
+  return config.accountId ? { ExpectedBucketOwner: config.accountId } : {};
+}

@@ -1,0 +1,172 @@
+/**
+ * AWS credentials for one destination. Role auth: AssumeRoleWithWebIdentity (an unsigned STS call)
+ * with an ID token freshly minted for the destination's audience on every call — never a token
+ * captured once, which would expire (the SDK's fromWebToken does that) — cached until about five
+ * minutes before the session expires. Access-key auth: the static pair.
+ *
+ * Logged: the assumed-role ARN and the token's subject. Never logged: tokens, keys, session tokens.
+ */
+import { AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { IdentitySource } from '../../identity/types.js';
+import type { Logger } from '../../log.js';
+import { SluiceError, describeError } from '../../errors.js';
+import { classifyError, docsAnchor } from './errors.js';
+import type { S3DestinationConfig } from './types.js';
+
+/** Refresh this long before the session expires (the SDK's own margin is the same 5 minutes). */
+export const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/** What the SDK's credential providers return (structurally the SDK's AwsCredentialIdentity). */
+export interface AwsCredentialIdentity {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+}
+
+export type AwsCredentialIdentityProvider = () => Promise<AwsCredentialIdentity>;
+
+export interface CredentialDeps {
+  identity: IdentitySource;
+  log: Logger;
+  /** Connection and request timeout of STS calls. */
+  timeoutMs?: number;
+  /** Session length asked of STS; the role's MaxSessionDuration caps it (default 1 h). */
+  durationSeconds?: number;
+  now?: () => number;
+}
+
+export interface AssumedRole {
+  credentials: AwsCredentialIdentity & { expiration: Date };
+  assumedRoleArn?: string;
+  subject?: string;
+}
+
+/** RoleSessionName: 2–64 characters of [\w+=,.@-]; it shows in the recipient's CloudTrail. */
+export function roleSessionName(destinationId: string, suffix = ''): string {
+  const clean = `sluice-${destinationId}`.replace(/[^\w+=,.@-]/g, '-');
+  const tail = suffix ? `-${suffix.replace(/[^\w+=,.@-]/g, '-')}` : '';
+  return (clean.slice(0, 64 - tail.length) + tail).padEnd(2, '-');
+}
+
+function stsClient(config: S3DestinationConfig, timeoutMs: number): STSClient {
+  return new STSClient({
+    region: config.region,
+    // Ceph RGW serves STS on the same endpoint as S3; AWS uses the regional STS endpoint.
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}
+
+/**
+ * Assumes the destination's role with a token for `audience`. The connection test calls it with the
+ * destination's audience, and with a random other one for the negative probe.
+ */
+export async function assumeRoleWithAudience(
+  config: S3DestinationConfig,
+  audience: string,
+  deps: CredentialDeps & { sessionSuffix?: string },
+): Promise<AssumedRole> {
+  if (config.auth.kind !== 'role') throw new Error('assumeRoleWithAudience needs a destination with role auth');
+  const ctx = { operation: 'assume_role' as const, region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+  let token: string;
+  try {
+    token = await deps.identity.token(audience);
+  } catch (err) {
+    throw classifyIdentityError(err);
+  }
+  const client = stsClient(config, deps.timeoutMs ?? 10_000);
+  try {
+    const out = await client.send(
+      new AssumeRoleWithWebIdentityCommand({
+        RoleArn: config.auth.roleArn,
+        RoleSessionName: roleSessionName(config.id, deps.sessionSuffix),
+        WebIdentityToken: token,
+        DurationSeconds: deps.durationSeconds ?? 3600,
+      }),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+      throw Object.assign(new Error('STS returned no credentials'), { name: 'InvalidResponse', $metadata: { httpStatusCode: 502 } });
+    }
+    return {
+      credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration },
+      ...(out.AssumedRoleUser?.Arn ? { assumedRoleArn: out.AssumedRoleUser.Arn } : {}),
+      ...(out.SubjectFromWebIdentityToken ? { subject: out.SubjectFromWebIdentityToken } : {}),
+    };
+  } catch (err) {
+    throw classifyError(err, ctx);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The identity source could not mint a token (metadata server down, issuer keys missing, ...). */
+function classifyIdentityError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError({
+    code: 'identity_unavailable',
+    actor: 'provider',
+    message: `Sluice could not get an identity token: ${describeError(err)}`,
+    hint: "Check Sluice's identity configuration (SLUICE_IDENTITY) and that its token source is reachable.",
+    docs: docsAnchor('identity_unavailable'),
+    status: 502,
+    cause: err,
+  });
+}
+
+/**
+ * The credential provider the destination's S3 client uses. Concurrent callers share one STS call;
+ * a failed call is not cached.
+ */
+export function createCredentialProvider(config: S3DestinationConfig, deps: CredentialDeps): AwsCredentialIdentityProvider {
+  const auth = config.auth;
+  if (auth.kind === 'access_key') {
+    const creds: AwsCredentialIdentity = { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey };
+    return async () => creds;
+  }
+  const now = deps.now ?? Date.now;
+  let cached: AssumedRole | undefined;
+  let inflight: Promise<AssumedRole> | undefined;
+  return async () => {
+    if (cached && cached.credentials.expiration.getTime() - now() > REFRESH_MARGIN_MS) return cached.credentials;
+    inflight ??= assumeRoleWithAudience(config, config.audience, deps)
+      .then((assumed) => {
+        cached = assumed;
+        deps.log.info(
+          { destinationId: config.id, assumedRoleArn: assumed.assumedRoleArn, subject: assumed.subject, expiresAt: assumed.credentials.expiration.toISOString() },
+          'assumed recipient role',
+        );
+        return assumed;
+      })
+      .finally(() => {
+        inflight = undefined;
+      });
+    return (await inflight).credentials;
+  };
+}
+
+/**
+ * The account that owns an access key (sts:GetCallerIdentity needs no permission), for
+ * ExpectedBucketOwner. Only meaningful on AWS; returns undefined when it cannot be learned.
+ */
+export async function callerAccount(config: S3DestinationConfig, deps: CredentialDeps): Promise<string | undefined> {
+  if (config.auth.kind !== 'access_key' || config.endpoint) return undefined;
+  const client = new STSClient({
+    region: config.region,
+    credentials: { accessKeyId: config.auth.accessKeyId, secretAccessKey: config.auth.secretAccessKey },
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: deps.timeoutMs ?? 10_000, requestTimeout: deps.timeoutMs ?? 10_000, throwOnRequestTimeout: true },
+  });
+  try {
+    const out = await client.send(new GetCallerIdentityCommand({}));
+    return out.Account && /^\d{12}$/.test(out.Account) ? out.Account : undefined;
+  } catch (err) {
+    const e = classifyError(err, { operation: 'caller_identity', region: config.region });
+    deps.log.warn({ destinationId: config.id, code: e.code }, 'could not learn the account of the access key; ExpectedBucketOwner is not sent');
+    return undefined;
+  } finally {
+    client.destroy();
+  }
+}
