@@ -60,6 +60,7 @@ if (suite === 'aws') {
   }
   Object.assign(rgwEnv, {
     [RGW_ENV.endpoint]: rgw.endpoint,
+    [RGW_ENV.plainEndpoint]: rgw.plainEndpoint,
     [RGW_ENV.accessKeyId]: rgw.accessKeyId,
     [RGW_ENV.secretAccessKey]: rgw.secretAccessKey,
     [RGW_ENV.adminUser]: rgw.adminUser,

@@ -27,7 +27,14 @@ const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'm
 
 /** What a started cluster gives its users; also written to `<dir>/cluster.json` for `stop`. */
 export interface RgwInfo {
+  /** S3 + STS + IAM. */
   endpoint: string;
+  /**
+   * The same zone through a second gateway with STS off. With `rgw s3 auth use sts = true`, RGW 16
+   * answers a wrong access key or secret with AccessDenied (its STS engine's verdict); without it,
+   * with InvalidAccessKeyId / SignatureDoesNotMatch as S3 does. Access-key tests use this one.
+   */
+  plainEndpoint: string;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -105,7 +112,7 @@ export async function installRgw(log: (line: string) => void = () => {}): Promis
   return true;
 }
 
-function cephConf(dir: string, monAddr: string, rgwPort: number, memstoreBytes: number): string {
+function cephConf(dir: string, monAddr: string, rgwPort: number, plainPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${randomUUID()}
 mon host = ${monAddr}
@@ -158,6 +165,17 @@ rgw s3 auth use sts = true
 rgw sts key = ${randomBytes(8).toString('hex')}
 rgw init timeout = 60
 # Background work a test cluster does not need.
+rgw enable gc threads = false
+rgw enable lc threads = false
+rgw enable quota threads = false
+
+[client.rgw.plain]
+rgw frontends = beast endpoint=127.0.0.1:${plainPort}
+rgw data = ${dir}/rgw
+rgw thread pool size = 8
+rgw enable apis = s3
+rgw s3 auth use sts = false
+rgw init timeout = 60
 rgw enable gc threads = false
 rgw enable lc threads = false
 rgw enable quota threads = false
@@ -274,10 +292,10 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
     await fsp.rm(dir, { recursive: true, force: true });
   };
   try {
-    const [monPort, rgwPort] = [await freePort(), await freePort()];
+    const [monPort, rgwPort, plainPort] = [await freePort(), await freePort(), await freePort()];
     const monAddr = `[v2:127.0.0.1:${monPort}]`;
     const conf = path.join(dir, 'ceph.conf');
-    await fsp.writeFile(conf, cephConf(dir, monAddr, rgwPort, opts.memstoreBytes ?? 1024 ** 3));
+    await fsp.writeFile(conf, cephConf(dir, monAddr, rgwPort, plainPort, opts.memstoreBytes ?? 1024 ** 3));
     const c = ['-c', conf];
     const fsid = (await fsp.readFile(conf, 'utf8')).match(/fsid = (\S+)/)![1]!;
 
@@ -298,9 +316,11 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
     // radosgw creates its pools itself; it serves HTTP once they are usable, i.e. once the OSD is up.
     await fsp.mkdir(path.join(dir, 'rgw'));
     daemons.push(startDaemon(dir, 'client.rgw.a', 'radosgw', [...c, '-f', '-n', 'client.rgw.a'], !!opts.detached));
+    daemons.push(startDaemon(dir, 'client.rgw.plain', 'radosgw', [...c, '-f', '-n', 'client.rgw.plain'], !!opts.detached));
     const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor(`radosgw on ${endpoint}`, () => httpUp(endpoint), daemons, dir, 90_000);
-    log(`radosgw on ${endpoint} (${Date.now() - t0} ms)`);
+    const plainEndpoint = `http://127.0.0.1:${plainPort}`;
+    await waitFor(`radosgw on ${endpoint} and ${plainEndpoint}`, async () => (await httpUp(endpoint)) && httpUp(plainEndpoint), daemons, dir, 90_000);
+    log(`radosgw on ${endpoint}, without STS on ${plainEndpoint} (${Date.now() - t0} ms)`);
 
     const adminUser = 'admin';
     const accessKeyId = `SLUICE${randomBytes(7).toString('hex').toUpperCase()}`;
@@ -311,6 +331,7 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
     ]);
     const info: RgwInfo = {
       endpoint,
+      plainEndpoint,
       region: 'us-east-1',
       accessKeyId,
       secretAccessKey,

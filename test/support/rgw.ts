@@ -34,6 +34,7 @@ import { adminS3Client, installRgw, startRgw, type RgwCluster } from '../../scri
 
 export const RGW_ENV = {
   endpoint: 'SLUICE_TEST_RGW_ENDPOINT',
+  plainEndpoint: 'SLUICE_TEST_RGW_PLAIN_ENDPOINT',
   accessKeyId: 'SLUICE_TEST_RGW_ACCESS_KEY_ID',
   secretAccessKey: 'SLUICE_TEST_RGW_SECRET_ACCESS_KEY',
   adminUser: 'SLUICE_TEST_RGW_ADMIN_USER',
@@ -42,11 +43,14 @@ export const RGW_ENV = {
 /** IAM policy document (trust or permissions). */
 export interface PolicyDocument {
   Version: string;
-  Statement: Array<Record<string, unknown>>;
+  Statement: readonly object[];
 }
 
 export interface TestRgw {
+  /** S3 + STS + IAM. */
   endpoint: string;
+  /** The same buckets through a gateway without STS, which reports bad keys as S3 does (see cluster.ts). */
+  plainEndpoint: string;
   region: string;
   /** Admin (bucket owner) keys: provisioning and assertions only, never given to Sluice's writer. */
   adminCredentials: { accessKeyId: string; secretAccessKey: string };
@@ -81,11 +85,12 @@ const unique = (hint: string) => `${hint}-${randomBytes(4).toString('hex')}`;
 
 export async function useRgw(): Promise<TestRgw> {
   let cluster: RgwCluster | undefined;
-  let conn: { endpoint: string; accessKeyId: string; secretAccessKey: string; adminUser: string };
+  let conn: { endpoint: string; plainEndpoint: string; accessKeyId: string; secretAccessKey: string; adminUser: string };
   const fromEnv = process.env[RGW_ENV.endpoint];
   if (fromEnv) {
     conn = {
       endpoint: fromEnv,
+      plainEndpoint: required(RGW_ENV.plainEndpoint),
       accessKeyId: required(RGW_ENV.accessKeyId),
       secretAccessKey: required(RGW_ENV.secretAccessKey),
       adminUser: process.env[RGW_ENV.adminUser] ?? 'admin',
@@ -104,6 +109,7 @@ export async function useRgw(): Promise<TestRgw> {
 
   return {
     endpoint: conn.endpoint,
+    plainEndpoint: conn.plainEndpoint,
     region,
     adminCredentials,
     admin,
