@@ -209,6 +209,24 @@ describe('S3 object writer', () => {
     assert.equal(w.buffers.current, 0);
   });
 
+  it('sends CRC32 checksums with Buffer bodies when request checksums are on', async () => {
+    const w = writer({ requestChecksums: true });
+    const { body, stream } = chunks(PART * 2 + 99, 5);
+    await w.write('exports/checksummed.bin', stream());
+    await w.write('exports/checksummed-small.bin', Readable.from([Buffer.from('small')]));
+    w.close();
+    assert.equal(sha(await s3.get(BUCKET, 'exports/checksummed.bin')), sha(body));
+    assert.equal((await s3.get(BUCKET, 'exports/checksummed-small.bin')).toString(), 'small');
+    const bodies = proxy.requests.filter((r) => r.method === 'PUT');
+    assert.ok(bodies.length >= 4);
+    for (const r of bodies) {
+      assert.ok(r.headers['x-amz-checksum-crc32'], `${r.path} carries a CRC32`);
+      assert.notEqual(r.headers['content-encoding'], 'aws-chunked', 'Buffers are sent whole, not as aws-chunked streams');
+    }
+    const create = proxy.requests.find((r) => r.method === 'POST' && /\?uploads/.test(r.path))!;
+    assert.equal(create.headers['x-amz-checksum-algorithm'], 'CRC32');
+  });
+
   it('omits If-None-Match and ExpectedBucketOwner when the destination says so', async () => {
     const w = writer({ conditionalWrites: false, accountId: '' });
     await w.write('exports/plain.bin', Readable.from([Buffer.from('plain')]));

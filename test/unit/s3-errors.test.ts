@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { classifyError, isTransient, type ErrorContext } from '../../src/destinations/s3/errors.js';
+import { S3_ERROR_CODES, classifyError, isTransient, type ErrorContext } from '../../src/destinations/s3/errors.js';
 import { SluiceError } from '../../src/errors.js';
 
 /** Errors shaped as the SDK throws them: `name` is the service's error code, status in $metadata. */
@@ -95,6 +96,11 @@ describe('STS error classification', () => {
     assert.equal(code(service('ExpiredTokenException', 400, 'Token expired: current date/time 1 must be before the expiration date/time 0'), assume), 'expired_token');
     assert.equal(code(service('InvalidIdentityToken', 400, 'Incorrect token audience'), assume), 'invalid_token');
     assert.equal(code(service('IDPRejectedClaim', 403, 'rejected'), assume), 'invalid_token');
+    // The STS client names errors after its model's shapes.
+    assert.equal(code(service('InvalidIdentityTokenException', 400, 'Incorrect token audience'), assume), 'invalid_token');
+    assert.equal(code(service('IDPRejectedClaimException', 403, 'rejected'), assume), 'invalid_token');
+    assert.equal(code(service('IDPCommunicationErrorException', 400, 'timeout'), assume), 'idp_unreachable');
+    assert.equal(code(service('RegionDisabledException', 403, 'STS is not activated'), assume), 'sts_region_disabled');
     assert.equal(code(service('InvalidIdentityToken', 400, 'No OpenIDConnect provider found in your account for https://sluice.example.com'), assume), 'oidc_provider_missing');
   });
 
@@ -120,5 +126,12 @@ describe('STS error classification', () => {
   it('never puts secrets in messages', () => {
     const e = classifyError(service('InvalidIdentityToken', 400, 'bad token'), assume);
     assert.doesNotMatch(JSON.stringify(e), /eyJ/);
+  });
+});
+
+describe('error documentation', () => {
+  it('has a README entry for every code', () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const c of S3_ERROR_CODES) assert.ok(readme.includes(`<a id="ct-${c}"></a>`), `README lacks #ct-${c}`);
   });
 });

@@ -30,6 +30,15 @@ export interface ErrorContext {
   key?: string;
 }
 
+/** Every code this destination can report; each has a README entry (`#ct-<code>`). */
+export const S3_ERROR_CODES = [
+  'invalid_config', 'bucket_not_found', 'wrong_region', 'access_denied_put', 'access_denied_delete', 'access_denied_abort',
+  'kms_denied', 'role_not_assumable', 'audience_not_pinned', 'invalid_token', 'oidc_provider_missing', 'expired_token',
+  'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
+  'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
+  'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
+] as const;
+
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'throttled',
@@ -247,8 +256,11 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
   }, err);
 }
 
-function classifySts(e: RawError, name: string, status: number | undefined, ctx: ErrorContext, err: unknown): SluiceError {
+function classifySts(e: RawError, rawName: string, status: number | undefined, ctx: ErrorContext, err: unknown): SluiceError {
   const msg = e.message ?? '';
+  // The STS client names its errors after the model's shapes (InvalidIdentityTokenException); the wire
+  // codes (InvalidIdentityToken) come without the suffix. Compare the codes.
+  const name = rawName.replace(/Exception$/, '');
   if (name === 'IDPCommunicationError' || (name === 'InvalidIdentityToken' && /retrieve verification key/i.test(msg))) {
     return make({
       code: 'idp_unreachable',
@@ -257,7 +269,7 @@ function classifySts(e: RawError, name: string, status: number | undefined, ctx:
       hint: "Make Sluice's issuer URL (/.well-known/openid-configuration and its JWKS) publicly reachable over HTTPS and answering within 5 seconds.",
     }, err);
   }
-  if (name === 'ExpiredTokenException') {
+  if (name === 'ExpiredToken') {
     return make({ code: 'expired_token', actor: 'provider', message: "STS refused Sluice's identity token as expired.", hint: 'Synchronise the clock (NTP) of the machines running Sluice; tokens are minted fresh for every call.', status: 400 }, err);
   }
   if (name === 'InvalidIdentityToken' && /no openidconnect provider/i.test(msg)) {
@@ -266,7 +278,7 @@ function classifySts(e: RawError, name: string, status: number | undefined, ctx:
   if (name === 'InvalidIdentityToken' || name === 'IDPRejectedClaim') {
     return make({ code: 'invalid_token', actor: 'provider', message: `STS did not accept Sluice's identity token (${name}).`, hint: "Check Sluice's identity configuration; for an OIDC issuer, the audience must be a client id of the IAM OIDC provider.", status: 400 }, err);
   }
-  if (name === 'RegionDisabledException') {
+  if (name === 'RegionDisabled') {
     return make({ code: 'sts_region_disabled', actor: 'recipient', message: `STS is deactivated in ${ctx.region ?? 'this region'} for the role's account.`, hint: 'Activate STS for this region in the IAM console (Account settings).', status: 403 }, err);
   }
   if (name === 'InvalidClientTokenId' || name === 'SignatureDoesNotMatch') {

@@ -46,3 +46,28 @@ export interface ObjectWriter {
   /** Streams `body` (unknown length) into `key` with bounded memory. Nothing is visible at `key` unless this resolves. */
   write(key: string, body: Readable | AsyncIterable<Uint8Array>, opts?: WriteOptions): Promise<WrittenObject>;
 }
+
+export type ConnectionTestStepName = 'validate_config' | 'assume_role' | 'audience_probe' | 'put_object' | 'delete_object';
+
+/** One step of the connection test (DESIGN.md "The connection test"), as the API and CLI show it. */
+export interface ConnectionTestStep {
+  step: ConnectionTestStepName;
+  status: 'passed' | 'failed' | 'skipped';
+  /** Stable error code when failed (README anchor `#ct-<code>`). */
+  code?: string;
+  /** Who must act when failed. */
+  actor?: 'recipient' | 'provider' | 'sluice';
+  /** What happened, and when failed, what to change. */
+  message: string;
+  docs?: string;
+  durationMs: number;
+}
+
+export interface ConnectionTestResult {
+  passed: boolean;
+  steps: ConnectionTestStep[];
+  /** The account that owns the bucket, when the test learned it (role ARN, or sts:GetCallerIdentity for access keys). */
+  accountId?: string;
+  /** The assumed-role ARN (role auth), for the operator's records. */
+  assumedRoleArn?: string;
+}

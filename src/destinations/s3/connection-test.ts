@@ -1,0 +1,228 @@
+/**
+ * The connection test (DESIGN.md): validate the configuration, assume the role with the destination's
+ * audience, check that a different audience is refused (the trust policy pins the audience), put a
+ * test object with If-None-Match, delete it. Each step reports a code, who must act, one sentence on
+ * what to change and a README anchor; after a failed step the rest are skipped.
+ *
+ * Nothing else is ever called on the destination: no ListBucket, no GetObject, no HeadBucket.
+ */
+import crypto from 'node:crypto';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SluiceError, type FieldProblem } from '../../errors.js';
+import { newAudience } from '../../identity/audience.js';
+import type { IdentitySource } from '../../identity/types.js';
+import type { Logger } from '../../log.js';
+import { createS3Client, ownerParams } from './client.js';
+import { assumeRoleWithAudience, callerAccount, type AssumedRole } from './credentials.js';
+import { classifyError, docsAnchor, type S3Operation } from './errors.js';
+import {
+  checkAccessKeyId,
+  checkBucketName,
+  checkEndpointAddress,
+  checkEndpointUrl,
+  checkKmsKeyArn,
+  checkPrefix,
+  checkRegion,
+  checkRoleArn,
+  checkSecretAccessKey,
+  parseRoleArn,
+  type EndpointPolicy,
+} from './rules.js';
+import type { ConnectionTestResult, ConnectionTestStep, ConnectionTestStepName, S3DestinationConfig } from './types.js';
+
+export type { ConnectionTestResult, ConnectionTestStep } from './types.js';
+
+export interface ConnectionTestDeps {
+  identity: IdentitySource;
+  log: Logger;
+  endpointPolicy: EndpointPolicy;
+  /** Connection and request timeout of each call (default 10 s). */
+  timeoutMs?: number;
+}
+
+/** Where the test object goes: `<prefix>/_sluice/connection-test/<uuid>.txt`. */
+export function connectionTestKey(prefix: string, id: string = crypto.randomUUID()): string {
+  return `${prefix ? `${prefix}/` : ''}_sluice/connection-test/${id}.txt`;
+}
+
+/** Every configuration problem, one per field, with the rules the API and CLI use. */
+export async function validateDestination(config: S3DestinationConfig, policy: EndpointPolicy): Promise<FieldProblem[]> {
+  const problems: FieldProblem[] = [];
+  const add = (field: string, message: string | null) => {
+    if (message) problems.push({ field, message });
+  };
+  const custom = Boolean(config.endpoint);
+  add('bucket', checkBucketName(config.bucket));
+  add('region', checkRegion(config.region, custom));
+  add('prefix', checkPrefix(config.prefix));
+  if (config.auth.kind === 'role') {
+    add('roleArn', checkRoleArn(config.auth.roleArn, custom));
+  } else {
+    add('accessKeyId', checkAccessKeyId(config.auth.accessKeyId));
+    add('secretAccessKey', checkSecretAccessKey(config.auth.secretAccessKey));
+  }
+  if (config.kmsKeyArn) add('kmsKeyArn', checkKmsKeyArn(config.kmsKeyArn));
+  if (config.endpoint) {
+    const syntax = checkEndpointUrl(config.endpoint, policy);
+    add('endpoint', syntax ?? (await checkEndpointAddress(config.endpoint, policy)));
+  }
+  return problems;
+}
+
+export async function runConnectionTest(config: S3DestinationConfig, deps: ConnectionTestDeps): Promise<ConnectionTestResult> {
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+  const log = deps.log.child({ destinationId: config.id, connectionTest: true });
+  const steps: ConnectionTestStep[] = [];
+  const result: ConnectionTestResult = { passed: false, steps };
+  let failed: ConnectionTestStepName | undefined;
+
+  const ctx = (operation: S3Operation, key?: string) => ({
+    operation,
+    bucket: config.bucket,
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(key ? { key } : {}),
+  });
+
+  /** Runs one step unless an earlier one failed; a thrown error becomes the step's failure. */
+  async function step(name: ConnectionTestStepName, operation: S3Operation, run: () => Promise<string>): Promise<void> {
+    if (failed) {
+      steps.push({ step: name, status: 'skipped', message: `Skipped because the ${failed.replace('_', ' ')} step failed.`, durationMs: 0 });
+      return;
+    }
+    const started = performance.now();
+    try {
+      const message = await run();
+      steps.push({ step: name, status: 'passed', message, durationMs: Math.round(performance.now() - started) });
+    } catch (err) {
+      const e = err instanceof SluiceError ? err : classifyError(err, ctx(operation));
+      failed = name;
+      steps.push({
+        step: name,
+        status: 'failed',
+        code: e.code,
+        actor: e.actor,
+        message: e.hint ? `${e.message} ${e.hint}` : e.message,
+        ...(e.docs ? { docs: e.docs } : {}),
+        durationMs: Math.round(performance.now() - started),
+      });
+      log.info({ step: name, code: e.code, actor: e.actor }, 'connection test step failed');
+    }
+  }
+  function skip(name: ConnectionTestStepName, message: string): void {
+    steps.push({ step: name, status: 'skipped', message, durationMs: 0 });
+  }
+
+  await step('validate_config', 'put_object', async () => {
+    const problems = await validateDestination(config, deps.endpointPolicy);
+    if (problems.length > 0) {
+      const onlyEndpoint = problems.every((p) => p.field === 'endpoint');
+      throw new SluiceError({
+        code: 'invalid_config',
+        actor: onlyEndpoint ? 'provider' : 'recipient',
+        message: `The destination's configuration is invalid: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}.`,
+        docs: docsAnchor('invalid_config'),
+        details: problems,
+      });
+    }
+    return 'Bucket, region, prefix, credentials and endpoint are well-formed.';
+  });
+
+  let assumed: AssumedRole | undefined;
+  if (config.auth.kind === 'role') {
+    const roleArn = config.auth.roleArn;
+    await step('assume_role', 'assume_role', async () => {
+      assumed = await assumeRoleWithAudience(config, config.audience, { identity: deps.identity, log, timeoutMs });
+      if (assumed.assumedRoleArn) result.assumedRoleArn = assumed.assumedRoleArn;
+      log.info({ assumedRoleArn: assumed.assumedRoleArn, subject: assumed.subject }, 'connection test assumed the role');
+      return `Assumed ${assumed.assumedRoleArn ?? roleArn} with this destination's audience.`;
+    });
+    await step('audience_probe', 'audience_probe', async () => {
+      const other = newAudience();
+      try {
+        await assumeRoleWithAudience(config, other, { identity: deps.identity, log, timeoutMs, sessionSuffix: 'probe' });
+      } catch (err) {
+        const e = err instanceof SluiceError ? err : classifyError(err, ctx('audience_probe'));
+        // A refusal is what we want; anything else (network, throttling) leaves the question open.
+        if (['role_not_assumable', 'invalid_token', 'oidc_provider_missing'].includes(e.code)) {
+          return 'A token for a different audience was refused: the trust policy is scoped to this destination.';
+        }
+        throw e;
+      }
+      throw new SluiceError({
+        code: 'audience_not_pinned',
+        actor: 'recipient',
+        message: "The role also accepted a token for a different audience, so the trust policy does not pin this destination's audience and any other customer of this provider could use the role.",
+        hint: "Replace the role's trust policy with the one Sluice generated for this destination (it pins the audience).",
+        docs: docsAnchor('audience_not_pinned'),
+      });
+    });
+    const account = parseRoleArn(roleArn)?.accountId;
+    if (config.accountId === undefined && account) result.accountId = account;
+  } else {
+    skip('assume_role', 'Skipped: this destination uses an access key, so there is no role to assume.');
+    skip('audience_probe', 'Skipped: an access key carries no audience to pin; use a key made for this destination only.');
+  }
+
+  let client: S3Client | undefined;
+  const key = connectionTestKey(config.prefix);
+  try {
+    if (!failed) {
+      let effective = config;
+      if (config.accountId === undefined && config.auth.kind === 'access_key') {
+        const learned = await callerAccount(config, { identity: deps.identity, log, timeoutMs });
+        if (learned) {
+          result.accountId = learned;
+          effective = { ...config, accountId: learned };
+        }
+      } else if (config.accountId === undefined && result.accountId) {
+        effective = { ...config, accountId: result.accountId };
+      }
+      const creds = assumed?.credentials;
+      const auth = config.auth;
+      client = createS3Client(effective, {
+        credentials: async () =>
+          creds ?? (auth.kind === 'access_key' ? { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey } : Promise.reject(new Error('no credentials'))),
+        connectionTimeoutMs: timeoutMs,
+        requestTimeoutMs: timeoutMs,
+      });
+      const owner = ownerParams(effective);
+      const s3 = client;
+      await step('put_object', 'put_object', async () => {
+        const body = Buffer.from(`Sluice connection test for destination ${config.id} at ${new Date().toISOString()}. Sluice deletes this object right away; it is safe to delete.\n`);
+        try {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: config.bucket,
+              Key: key,
+              Body: body,
+              ContentType: 'text/plain; charset=utf-8',
+              ...owner,
+              ...(config.conditionalWrites ? { IfNoneMatch: '*' } : {}),
+            }),
+          );
+        } catch (err) {
+          throw classifyError(err, ctx('put_object', key));
+        }
+        return `Wrote ${key}${config.conditionalWrites ? ' as a conditional create (If-None-Match: *)' : ''}.`;
+      });
+      await step('delete_object', 'delete_object', async () => {
+        try {
+          await s3.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key, ...owner }));
+        } catch (err) {
+          throw classifyError(err, ctx('delete_object', key));
+        }
+        return `Deleted ${key}. s3:DeleteObject may now be removed from the role's policy; Sluice only creates objects.`;
+      });
+    } else {
+      await step('put_object', 'put_object', async () => '');
+      await step('delete_object', 'delete_object', async () => '');
+    }
+  } finally {
+    client?.destroy();
+  }
+
+  result.passed = steps.every((s) => s.status !== 'failed') && !failed;
+  log.info({ passed: result.passed, codes: steps.filter((s) => s.code).map((s) => s.code) }, 'connection test finished');
+  return result;
+}
