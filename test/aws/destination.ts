@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { destinationPolicies, type DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
-import { newAudience } from '../../src/identity/audience.js';
+import { newAudience, probeAudience } from '../../src/identity/audience.js';
 import { newId } from '../../src/ids.js';
 import { seedPermissionsPolicy, type TestRgw } from '../support/rgw.js';
 import type { ServedIssuer } from './issuer.js';
@@ -26,28 +26,26 @@ export interface ProvisionOptions {
   unscoped?: boolean;
 }
 
-/** RGW's `ClientIDList` is fixed at registration: one provider per issuer, so each test file registers once. */
-const registered = new WeakMap<ServedIssuer, Promise<string>>();
-const audiencesOf = new WeakMap<ServedIssuer, string[]>();
-
 /**
- * Audiences of the destinations a test file will provision. RGW cannot add a client id to an existing
- * provider (no AddClientIDToOpenIDConnectProvider), so they are all registered up front.
+ * RGW fixes a provider's `ClientIDList` at registration (it has no AddClientIDToOpenIDConnectProvider)
+ * and there is one provider per issuer, so each test file registers once, up front, the audiences of
+ * every destination it will provision, each with its probe audience, as Sluice's policy output asks.
  */
+const registered = new WeakMap<ServedIssuer, { provider: Promise<string>; audiences: string[] }>();
+
 function providerFor(rgw: TestRgw, issuer: ServedIssuer, policies: DestinationPolicies): Promise<string> {
-  let p = registered.get(issuer);
-  if (!p) {
+  let entry = registered.get(issuer);
+  if (!entry) {
     const audiences = Array.from({ length: 8 }, () => newAudience());
-    audiencesOf.set(issuer, audiences);
     assert.ok(policies.oidcProvider, 'an oidc identity asks the recipient to register an OIDC provider');
-    p = rgw.createOidcProvider(policies.oidcProvider.url, audiences);
-    registered.set(issuer, p);
+    entry = { audiences, provider: rgw.createOidcProvider(policies.oidcProvider.url, audiences.flatMap((a) => [a, probeAudience(a)])) };
+    registered.set(issuer, entry);
   }
-  return p;
+  return entry.provider;
 }
 
 function takeAudience(issuer: ServedIssuer): string {
-  const a = audiencesOf.get(issuer)!.pop();
+  const a = registered.get(issuer)!.audiences.pop();
   assert.ok(a, 'more destinations than registered audiences');
   return a;
 }
@@ -62,7 +60,7 @@ export async function provisionDestination(rgw: TestRgw, issuer: ServedIssuer, h
   // RGW ARNs have an empty account: the generator is told so with accountId ''.
   const policies = destinationPolicies({ bucket, prefix: '', audience, accountId: '', identity });
   assert.deepEqual(policies.permissionsPolicy, seedPermissionsPolicy(bucket), "Sluice's permissions policy is the seed's, exactly");
-  assert.deepEqual(policies.oidcProvider, { url: issuer.issuer, clientIds: [audience] });
+  assert.deepEqual(policies.oidcProvider, { url: issuer.issuer, clientIds: [audience, probeAudience(audience)] });
 
   const trust = structuredClone(policies.trustPolicy);
   if (opts.unscoped) {
