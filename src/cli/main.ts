@@ -18,9 +18,12 @@ try {
 } catch (err) {
   process.exitCode = reportError(err);
 }
+// With the embedded PostgreSQL loaded, its exit hook would exit with 0 on beforeExit: exit explicitly.
+if (process.exitCode) process.exit(process.exitCode);
 
 function reportError(err: unknown): number {
-  if (err instanceof CommanderError) return err.exitCode;
+  // Usage errors (unknown option, missing argument) are bad input like any other: exit code 2.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (err instanceof SluiceError) {
     console.error(`error [${err.code}]: ${err.message}`);
     for (const d of err.details ?? []) console.error(`  - ${d.field}: ${d.message}`);

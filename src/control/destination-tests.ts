@@ -1,0 +1,62 @@
+/**
+ * Connection tests of a saved destination (result recorded: a pass makes it active) and of an
+ * unsaved configuration (validated exactly like a create; nothing stored).
+ */
+import { runConnectionTest, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
+import { newAudience } from '../identity/audience.js';
+import type { IdentitySource } from '../identity/types.js';
+import type { Logger } from '../log.js';
+import type { Queryable } from './db.js';
+import {
+  endpointPolicy,
+  loadS3Config,
+  recordConnectionTest,
+  unsavedS3Config,
+  validateDestinationConfig,
+  type DestinationView,
+  type ValidateDeps,
+} from './destinations.js';
+import type { SecretBox } from './secrets.js';
+
+export interface ConnectionTestRunDeps extends ValidateDeps {
+  identity: IdentitySource;
+  log: Logger;
+  /** Per-call timeout of the test's requests (the S3 code's default otherwise). */
+  timeoutMs?: number;
+}
+
+export async function testSavedDestination(
+  db: Queryable,
+  secrets: SecretBox,
+  deps: ConnectionTestRunDeps,
+  id: string,
+): Promise<{ result: ConnectionTestResult; destination: DestinationView }> {
+  const config = await loadS3Config(db, secrets, id);
+  const result = await runConnectionTest(config, {
+    identity: deps.identity,
+    log: deps.log,
+    endpointPolicy: endpointPolicy(deps.config),
+    ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}),
+  });
+  const failed = result.steps.find((s) => s.status === 'failed');
+  const destination = await recordConnectionTest(db, id, {
+    passed: result.passed,
+    ...(failed ? { error: { step: failed.step, code: failed.code, actor: failed.actor, message: failed.message, docs: failed.docs } } : {}),
+    ...(result.accountId ? { accountId: result.accountId } : {}),
+  });
+  return { result, destination };
+}
+
+/**
+ * Tests a configuration before it is saved. Its audience is a fresh one: a role whose trust policy
+ * pins an audience can only pass once the destination exists (test the saved destination then).
+ */
+export async function testUnsavedDestination(deps: ConnectionTestRunDeps, input: unknown): Promise<ConnectionTestResult> {
+  const settings = await validateDestinationConfig(input, deps);
+  return runConnectionTest(unsavedS3Config(settings, newAudience()), {
+    identity: deps.identity,
+    log: deps.log,
+    endpointPolicy: endpointPolicy(deps.config),
+    ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}),
+  });
+}
