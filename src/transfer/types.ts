@@ -36,7 +36,12 @@ export interface ColumnInfo {
   logicalType: string;
 }
 
-/** One end of a window: a cursor value and, for ties, the primary key. Values are text as PostgreSQL prints them. */
+/**
+ * One end of a window: a cursor value and, for ties, the primary key. Values are text as PostgreSQL
+ * prints them (timestamps may also be ISO 8601, e.g. `2026-01-02T03:04:05.000006Z`: the reader casts
+ * them to the column's type). An empty `primaryKey` compares on the cursor alone: as a lower end it
+ * excludes rows whose cursor equals it, as an upper end it includes them (backfill ranges).
+ */
 export interface CursorPosition {
   cursor: string;
   primaryKey: string[];
@@ -76,4 +81,41 @@ export interface EncodedFile {
   contentType: string;
   body: Readable;
   done: Promise<{ rows: number }>;
+}
+
+/**
+ * One model read for one tenant: a REPEATABLE READ READ ONLY transaction on the source, opened by
+ * `TransferSource.open`. `high` was computed in that transaction's snapshot.
+ */
+export interface ModelReadSession {
+  /** Largest (cursor, pk) of the tenant in the window, in the snapshot; null when the window has no row. */
+  readonly high: CursorPosition | null;
+  /** Columns of the files, in order, including the `_sluice_*` metadata columns. */
+  readonly columns: ColumnInfo[];
+  /**
+   * The window's rows, encoded, ordered by (cursor, pk), rotated into files. The next file is produced
+   * only after the previous one's body has been consumed. Nothing is produced when `high` is null.
+   */
+  files(): AsyncIterable<EncodedFile>;
+  /** Ends the read transaction and releases its connection (also after an error). */
+  close(): Promise<void>;
+}
+
+export interface OpenReadRequest {
+  model: ModelDefinition;
+  tenantId: string;
+  window: ReadWindow;
+  transferId: string;
+  syncedAt: Date;
+  encode: EncodeOptions;
+  signal?: AbortSignal;
+}
+
+/** What the transfer runner needs of the source (bound to sources/postgres in production). */
+export interface TransferSource {
+  /** Every configured model, validated against the catalog. */
+  models(): ModelDefinition[];
+  /** `format_type()` of a model's cursor column (window planning does lookback arithmetic in that type). */
+  cursorType(model: ModelDefinition): Promise<string>;
+  open(req: OpenReadRequest): Promise<ModelReadSession>;
 }

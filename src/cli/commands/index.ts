@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
 import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
+import { registerModels } from './models.js';
 import { registerRecipients } from './recipients.js';
 import { registerStart } from './start.js';
 
@@ -11,5 +12,6 @@ export const commands: Array<(program: Command) => void> = [
   registerMigrate,
   registerApiKeys,
   registerRecipients,
+  registerModels,
   registerIdentity,
 ];

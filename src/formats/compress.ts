@@ -1,0 +1,75 @@
+/**
+ * Byte-stream compressors for CSV and JSON Lines. Both run outside the JavaScript thread: gzip in
+ * Node's zlib (libuv thread pool), zstd in the `zstd` program (Node 20's zlib has no zstd), so
+ * compression overlaps with reading from PostgreSQL.
+ *
+ * Levels were chosen by measurement (README, "Benchmarks"): gzip level 1 and zstd level 1 keep up with
+ * COPY on two cores; higher levels cost more than they save for a transfer that is re-read by engines.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { Duplex, PassThrough, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { SluiceError } from '../errors.js';
+import type { Compression } from '../transfer/types.js';
+
+export const GZIP_LEVEL = 1;
+export const ZSTD_LEVEL = 1;
+
+let zstdChecked: boolean | undefined;
+
+/** Fails with a clear message when zstd output is asked for and the `zstd` program is not installed. */
+export function assertZstdAvailable(): void {
+  if (zstdChecked === undefined) {
+    const probe = spawnSync('zstd', ['--version'], { stdio: 'ignore' });
+    zstdChecked = probe.status === 0;
+  }
+  if (!zstdChecked) {
+    throw new SluiceError({
+      code: 'zstd_unavailable',
+      message: 'zstd compression for CSV / JSON Lines needs the `zstd` program, which is not on PATH.',
+      actor: 'provider',
+      hint: 'Install it (Debian/Ubuntu: apt-get install zstd) or choose gzip or none for this destination.',
+      status: 500,
+    });
+  }
+}
+
+function zstdStream(level: number): Duplex {
+  const child = spawn('zstd', [`-${level}`, '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 2000) stderr += d;
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.on('error', (err) => duplex.destroy(err));
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && !duplex.destroyed) duplex.destroy(new Error(`zstd exited with ${code ?? signal}: ${stderr.trim()}`));
+  });
+  duplex.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return duplex;
+}
+
+/** A stream that compresses what is written into it. `none` passes bytes through. */
+export function createCompressor(compression: Compression): Duplex | Transform {
+  switch (compression) {
+    case 'gzip':
+      return zlib.createGzip({ level: GZIP_LEVEL });
+    case 'zstd':
+      assertZstdAvailable();
+      return zstdStream(ZSTD_LEVEL);
+    case 'none':
+      return new PassThrough();
+    case 'snappy':
+      throw new SluiceError({
+        code: 'invalid_compression',
+        message: 'snappy compression exists for Parquet only.',
+        hint: 'Use gzip, zstd or none for CSV and JSON Lines.',
+      });
+  }
+}
+
+export function compressedExtension(compression: Compression): string {
+  return compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : '';
+}

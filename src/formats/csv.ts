@@ -1,0 +1,38 @@
+/**
+ * CSV (RFC 4180): PostgreSQL formats every row (`COPY … (FORMAT csv)`: comma, double-quote quoting,
+ * doubled quotes, LF line ends; NULL is an empty unquoted field and the empty string is `""`). Sluice
+ * adds the header line to every file, splits at row boundaries and compresses.
+ */
+import type { ColumnInfo, EncodeOptions, EncodedFile } from '../transfer/types.js';
+import { compressedExtension } from './compress.js';
+import { CsvRowScanner } from './rows.js';
+import { splitIntoFiles } from './split.js';
+import { streamParts } from './stream-part.js';
+import type { Readable } from 'node:stream';
+
+/** A field quoted as RFC 4180 asks: only when it contains a comma, quote, CR or LF. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvHeader(columns: ColumnInfo[]): Buffer {
+  return Buffer.from(`${columns.map((c) => csvField(c.name)).join(',')}\n`);
+}
+
+export function encodeCsv(input: Readable, columns: ColumnInfo[], opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+  return splitIntoFiles(
+    input,
+    new CsvRowScanner(),
+    opts,
+    streamParts({
+      compression: opts.compression,
+      extension: `csv${compressedExtension(opts.compression)}`,
+      contentType: opts.compression === 'none' ? 'text/csv; charset=utf-8' : contentTypeOf(opts.compression),
+      preamble: csvHeader(columns),
+    }),
+  );
+}
+
+export function contentTypeOf(compression: EncodeOptions['compression']): string {
+  return compression === 'gzip' ? 'application/gzip' : compression === 'zstd' ? 'application/zstd' : 'application/octet-stream';
+}

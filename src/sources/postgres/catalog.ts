@@ -1,0 +1,127 @@
+/**
+ * What the source database says about a model's relation: its columns with their PostgreSQL and
+ * logical types, and its primary key. Works for a table (or view) by name and for a SQL query (its
+ * result columns, found by planning the query with LIMIT 0 inside a read-only transaction).
+ */
+import type { ColumnInfo } from '../../transfer/types.js';
+import type { PoolClient, Queryable } from '../../control/db.js';
+import { logicalColumnType } from './types.js';
+
+/** A column plus the catalog name of its (element) type, which model validation needs. */
+export interface CatalogColumn extends ColumnInfo {
+  /** `pg_type.typname` of the type, or of the element type for arrays (domains resolved to their base). */
+  typname: string;
+}
+
+export interface RelationInfo {
+  /** Schema-qualified, quoted name, safe to place in SQL (`"public"."orders"`); null for a SQL model. */
+  relation: string | null;
+  columns: CatalogColumn[];
+  /** Columns of the table's primary-key constraint, in key order; empty for views and queries. */
+  primaryKey: string[];
+}
+
+// Facts about a type OID with domains resolved to their base type and arrays to their element.
+const TYPE_FACTS = `
+  WITH RECURSIVE base(oid, start_oid, typmod) AS (
+    SELECT t.oid, t.oid, NULL::int FROM pg_type t WHERE t.oid = ANY($1::oid[])
+    UNION ALL
+    SELECT t.typbasetype, b.start_oid, t.typtypmod FROM base b JOIN pg_type t ON t.oid = b.oid
+    WHERE t.typtype = 'd'
+  )
+  SELECT b.start_oid::int AS start_oid, t.oid::int AS oid, b.typmod,
+         t.typcategory = 'A' AND t.typelem <> 0 AS is_array,
+         COALESCE(e.oid, t.oid)::int AS elem_oid,
+         COALESCE(e.typname, t.typname) AS typname,
+         COALESCE(e.typtype, t.typtype) AS typtype
+  FROM base b JOIN pg_type t ON t.oid = b.oid
+  LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+  WHERE t.typtype <> 'd'`;
+
+interface TypeFactsRow {
+  start_oid: number;
+  oid: number;
+  typmod: number | null;
+  is_array: boolean;
+  elem_oid: number;
+  typname: string;
+  typtype: string;
+}
+
+async function typeFacts(db: Queryable, oids: number[]): Promise<Map<number, TypeFactsRow>> {
+  const res = await db.query<TypeFactsRow>(TYPE_FACTS, [oids]);
+  return new Map(res.rows.map((r) => [r.start_oid, r]));
+}
+
+function toColumn(name: string, typmod: number, pgType: string, nullable: boolean, facts: TypeFactsRow): CatalogColumn {
+  // A domain over numeric(12,2) carries the modifier on the domain, not on the column.
+  const mod = typmod >= 0 ? typmod : (facts.typmod ?? -1);
+  return {
+    name,
+    pgType,
+    typeOid: facts.elem_oid,
+    isArray: facts.is_array,
+    nullable,
+    logicalType: logicalColumnType({ typname: facts.typname, typtype: facts.typtype, typmod: mod }, facts.is_array),
+    typname: facts.typname,
+  };
+}
+
+/** Columns and primary key of a table or view; null when `table` does not name one. */
+export async function describeTable(db: Queryable, table: string): Promise<RelationInfo | null> {
+  const rel = await db.query<{ oid: number; relation: string }>(
+    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS relation
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+    [table],
+  );
+  const found = rel.rows[0];
+  if (!found) return null;
+  const cols = await db.query<{ name: string; atttypid: number; atttypmod: number; pg_type: string; nullable: boolean }>(
+    `SELECT a.attname AS name, a.atttypid::int AS atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod) AS pg_type,
+            NOT a.attnotnull AS nullable
+     FROM pg_attribute a
+     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+     ORDER BY a.attnum`,
+    [found.oid],
+  );
+  const facts = await typeFacts(db, cols.rows.map((c) => c.atttypid));
+  const pk = await db.query<{ name: string }>(
+    `SELECT a.attname AS name
+     FROM pg_index i
+     JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) ON true
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = $1 AND i.indisprimary
+     ORDER BY k.ord`,
+    [found.oid],
+  );
+  return {
+    relation: found.relation,
+    columns: cols.rows.map((c) => toColumn(c.name, c.atttypmod, c.pg_type, c.nullable, facts.get(c.atttypid)!)),
+    primaryKey: pk.rows.map((r) => r.name),
+  };
+}
+
+/**
+ * Result columns of a SQL query, without running it: the query is planned with LIMIT 0 in a
+ * read-only transaction that is rolled back. Throws PostgreSQL's error when the query is invalid.
+ */
+export async function describeQuery(db: Pick<PoolClient, 'query'>, sql: string): Promise<RelationInfo> {
+  await db.query('BEGIN READ ONLY');
+  try {
+    const res = await db.query(`SELECT * FROM (${sql}) AS sluice_model LIMIT 0`);
+    const fields = res.fields;
+    const formatted = await db.query<{ pg_type: string }>(
+      'SELECT format_type(t.oid, t.typmod) AS pg_type FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS t(oid, typmod, ord) ORDER BY t.ord',
+      [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
+    );
+    const facts = await typeFacts(db, fields.map((f) => f.dataTypeID));
+    return {
+      relation: null,
+      columns: fields.map((f, i) => toColumn(f.name, f.dataTypeModifier, formatted.rows[i]!.pg_type, true, facts.get(f.dataTypeID)!)),
+      primaryKey: [],
+    };
+  } finally {
+    await db.query('ROLLBACK');
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The manifest: the commit record of one model in one transfer, written after its files.
+ *
+ * Signature: Ed25519 over the *canonical serialisation* of the manifest without its `signature`
+ * member, defined as: JSON (RFC 8259) with the members of every object sorted by key (UTF-16 code
+ * unit order, as JavaScript sorts strings), no insignificant whitespace, strings escaped as
+ * `JSON.stringify` does, numbers only as integers; encoded as UTF-8. The signature is the
+ * base64 (standard alphabet, padded) of the 64-byte Ed25519 signature, and `key_id` names the public
+ * key (GET /v1/manifest-keys) that verifies it.
+ *
+ * The manifest object is stored pretty-printed; the chain hash (`previous_manifest_sha256` of the
+ * next manifest) is the SHA-256 of the stored bytes, so a recipient can check it with `sha256sum`.
+ */
+import crypto from 'node:crypto';
+import type { CursorPosition, TransferKind } from './types.js';
+
+export const MANIFEST_VERSION = 1;
+
+export type ManifestType = 'INCREMENTAL' | 'FULL_REFRESH';
+
+export interface ManifestColumn {
+  name: string;
+  /** Logical type as written into the files, e.g. `decimal(12,2)`, `timestamp_us_utc`. */
+  type: string;
+  nullable: boolean;
+}
+
+export interface ManifestFile {
+  key: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  version: number;
+  transfer_id: string;
+  destination_id: string;
+  model: string;
+  type: ManifestType;
+  /** The transfer kind that produced it (a backfill is an INCREMENTAL manifest over a chosen range). */
+  transfer_kind: TransferKind;
+  window: {
+    cursor_column: string;
+    primary_key: string[];
+    /** Exclusive lower end on (cursor, primary key); null = from the beginning. */
+    from: CursorPosition | null;
+    /** Inclusive upper end; null when the window had no row. */
+    to: CursorPosition | null;
+  };
+  format: string;
+  compression: string;
+  schema: { columns: ManifestColumn[] };
+  schema_sha256: string;
+  files: ManifestFile[];
+  total_rows: number;
+  total_bytes: number;
+  previous_manifest_key: string | null;
+  previous_manifest_sha256: string | null;
+  created_at: string;
+  key_id: string;
+  signature: string;
+}
+
+export type UnsignedManifest = Omit<Manifest, 'signature'>;
+
+/** Canonical JSON as defined above. Throws on values JSON cannot represent exactly. */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new Error(`canonical JSON holds integers only, got ${value}`);
+      return String(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    }
+    default:
+      throw new Error(`canonical JSON cannot hold a ${typeof value}`);
+  }
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+export function schemaSha256(columns: ManifestColumn[]): string {
+  return sha256Hex(canonicalJson(columns));
+}
+
+/** The bytes that are signed: the canonical serialisation of the manifest without `signature`. */
+export function signingBytes(m: UnsignedManifest | Manifest): Buffer {
+  const rest: Record<string, unknown> = { ...m };
+  delete rest.signature;
+  return Buffer.from(canonicalJson(rest), 'utf8');
+}
+
+export function signManifest(m: UnsignedManifest, privateKey: crypto.KeyObject): Manifest {
+  const signature = crypto.sign(null, signingBytes(m), privateKey).toString('base64');
+  return { ...m, signature };
+}
+
+export function verifyManifestSignature(m: Manifest, publicKey: crypto.KeyObject): boolean {
+  if (typeof m.signature !== 'string') return false;
+  const sig = Buffer.from(m.signature, 'base64');
+  if (sig.length !== 64) return false;
+  return crypto.verify(null, signingBytes(m), publicKey, sig);
+}
+
+/** The stored form: sorted members, indented for people, newline-terminated. */
+export function serialiseManifest(m: Manifest): Buffer {
+  return Buffer.from(JSON.stringify(JSON.parse(canonicalJson(m)), null, 2) + '\n', 'utf8');
+}

@@ -1,0 +1,66 @@
+/**
+ * The transfer runner's view of a PostgreSQL source (sources/postgres): the configured models, the
+ * catalog's columns, and one read session per (model, tenant) whose high end is fixed in the read's
+ * own snapshot before any row is encoded.
+ */
+import type { RelationInfo } from '../sources/postgres/catalog.js';
+import { describeQuery, describeTable } from '../sources/postgres/catalog.js';
+import { openModelRead, sourceError } from '../sources/postgres/reader.js';
+import type { PostgresSource } from '../sources/postgres/source.js';
+import type { ColumnInfo, EncodedFile, ModelDefinition, ModelReadSession, TransferSource } from './types.js';
+
+async function describe(source: PostgresSource, model: ModelDefinition): Promise<RelationInfo> {
+  if ('table' in model.source) {
+    const info = await describeTable(source.pool, model.source.table);
+    if (!info) throw sourceError(new Error(`table ${model.source.table} does not exist`), model.name);
+    return info;
+  }
+  const client = await source.pool.connect();
+  try {
+    return await describeQuery(client, model.source.sql);
+  } catch (err) {
+    throw sourceError(err, model.name);
+  } finally {
+    client.release();
+  }
+}
+
+export function postgresTransferSource(source: PostgresSource, models: ModelDefinition[]): TransferSource {
+  const columnsOf = async (model: ModelDefinition): Promise<ColumnInfo[]> => (await describe(source, model)).columns;
+  return {
+    models: () => models,
+    async cursorType(model) {
+      const cursor = (await columnsOf(model)).find((c) => c.name === model.cursor);
+      if (!cursor) throw sourceError(new Error(`cursor column ${model.cursor} is not in the source`), model.name);
+      return cursor.pgType;
+    },
+    async open(req): Promise<ModelReadSession> {
+      const columns = await columnsOf(req.model);
+      const read = await openModelRead(source, {
+        model: req.model,
+        columns,
+        tenantId: req.tenantId,
+        window: req.window,
+        transferId: req.transferId,
+        syncedAt: req.syncedAt,
+      });
+      try {
+        // Incremental and full refresh: the tenant's highest (cursor, pk) in this snapshot. A backfill
+        // reads up to its chosen end (it never moves the watermark).
+        const high = req.window.to ?? (await read.high());
+        return {
+          high,
+          columns: read.columns,
+          files(): AsyncIterable<EncodedFile> {
+            if (high === null) return (async function* () {})();
+            return read.encode({ from: req.window.from, to: high }, req.encode);
+          },
+          close: () => read.close(),
+        };
+      } catch (err) {
+        await read.close();
+        throw err;
+      }
+    },
+  };
+}
