@@ -16,7 +16,9 @@ import { freshDatabase, type TestDatabase } from '../support/db.js';
 export interface ServedIssuer {
   identity: OidcIdentity;
   issuer: string;
+  /** A migrated control store holding the issuer's keys; usable for everything else too. */
   db: TestDatabase;
+  secrets: SecretBox;
   close(): Promise<void>;
 }
 
@@ -25,7 +27,8 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const config = loadConfig({ SLUICE_IDENTITY: 'oidc', SLUICE_PUBLIC_URL: issuer, SLUICE_OIDC_SUBJECT: subject });
-  const identity = await createOidcIdentity(config, { pool: db.pool, secrets: new SecretBox(crypto.randomBytes(32)), log: silentLogger });
+  const secrets = new SecretBox(crypto.randomBytes(32));
+  const identity = await createOidcIdentity(config, { pool: db.pool, secrets, log: silentLogger });
   const app = fastify();
   await app.register(oidcRoutes, { identity });
   await app.listen({ host: '127.0.0.1', port });
@@ -33,6 +36,7 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
     identity,
     issuer,
     db,
+    secrets,
     async close() {
       await app.close();
       await db.drop();
