@@ -9,7 +9,6 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { loadS3Config } from '../../src/control/destinations.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
-import { newId } from '../../src/ids.js';
 import { silentLogger } from '../../src/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { destinationLoader } from '../../src/transfer/destination.js';
