@@ -25,7 +25,7 @@ import { freePort } from '../../src/control/embedded.js';
 export const RGW_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common'];
 const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'ceph-authtool'];
 
-/** What a started cluster gives its users; also written to `<dir>/cluster.json` for `stop`. */
+/** What a started cluster gives its users; also written to `<dir>/cluster.json`. */
 export interface RgwInfo {
   /** S3 + STS + IAM. */
   endpoint: string;
@@ -251,31 +251,67 @@ async function warmUpMultipart(s3: S3Client): Promise<void> {
   await s3.send(new DeleteBucketCommand({ Bucket }));
 }
 
-async function killAll(pids: number[]): Promise<void> {
-  // The data is disposable (memstore, folder removed next), so there is nothing to shut down
-  // gracefully; SIGTERM would cost ~2 s per daemon.
-  const ours = pids.filter(isCephDaemon);
-  for (const pid of ours) {
+/**
+ * Every live process of the cluster in `dir`: all of them (daemons, and any ceph / radosgw-admin call
+ * still running) were started with `-c <dir>/ceph.conf`, and the folder is unique, so this finds ours
+ * and only ours, without trusting recorded pids that may have been recycled.
+ */
+function processesOf(dir: string): number[] {
+  const conf = path.join(dir, 'ceph.conf');
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
     try {
-      process.kill(pid, 'SIGKILL');
+      if (!fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(conf)) continue;
+      // A killed child stays a zombie until its parent reaps it; it is gone for our purposes.
+      if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
+      pids.push(Number(entry));
     } catch {
-      // already gone
+      // the process ended while we looked
     }
   }
+  return pids;
+}
+
+/** Kills the cluster's processes and removes its folder. */
+async function destroy(dir: string): Promise<void> {
+  // The data is disposable (memstore, folder removed next), so there is nothing to shut down
+  // gracefully; SIGTERM would cost ~2 s per daemon.
   const deadline = Date.now() + 10_000;
-  for (const pid of ours) {
-    while (Date.now() < deadline && isCephDaemon(pid)) await new Promise((r) => setTimeout(r, 20));
+  for (let pids = processesOf(dir); pids.length > 0 && Date.now() < deadline; pids = processesOf(dir)) {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Clusters left in `parent` by a test run that was killed (its owner process is gone): kill and remove
+ * them. Clusters started with `rgw.ts start` (owner "detached") are left to `rgw.ts stop`.
+ */
+async function sweepAbandoned(parent: string, log: (line: string) => void): Promise<void> {
+  const entries = await fsp.readdir(parent).catch(() => [] as string[]);
+  for (const name of entries.filter((e) => e.startsWith('sluice-rgw-'))) {
+    const dir = path.join(parent, name);
+    const owner = (await fsp.readFile(path.join(dir, 'owner'), 'utf8').catch(() => 'detached')).trim();
+    if (owner === 'detached' || alive(Number(owner))) continue;
+    log(`removing the cluster left in ${dir} by process ${owner}, which is gone`);
+    await destroy(dir);
   }
 }
 
-/** True while `pid` is a live (not zombie) Ceph daemon, so a recycled pid is never killed. */
-function isCephDaemon(pid: number): boolean {
+function alive(pid: number): boolean {
   try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return /(ceph-mon|ceph-osd|radosgw)/.test(cmd) && !/\) Z /.test(stat);
-  } catch {
-    return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -285,12 +321,13 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
   const missing = await missingBinaries();
   if (missing.length > 0) throw new Error(`Ceph is not installed (missing ${missing.join(', ')}); run scripts/rgw/rgw.ts install`);
 
-  const dir = await fsp.mkdtemp(path.join(opts.parent ?? os.tmpdir(), 'sluice-rgw-'));
+  const parent = opts.parent ?? os.tmpdir();
+  await fsp.mkdir(parent, { recursive: true });
+  await sweepAbandoned(parent, log);
+  const dir = await fsp.mkdtemp(path.join(parent, 'sluice-rgw-'));
+  await fsp.writeFile(path.join(dir, 'owner'), opts.detached ? 'detached' : String(process.pid));
   const daemons: Daemon[] = [];
-  const stop = async () => {
-    await killAll(daemons.map((d) => d.child.pid).filter((p): p is number => p !== undefined));
-    await fsp.rm(dir, { recursive: true, force: true });
-  };
+  const stop = () => destroy(dir);
   try {
     const [monPort, rgwPort, plainPort] = [await freePort(), await freePort(), await freePort()];
     const monAddr = `[v2:127.0.0.1:${monPort}]`;
@@ -356,9 +393,11 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
   }
 }
 
-/** Stops a cluster started elsewhere (e.g. by `rgw.ts start`): kills its daemons, removes its folder. */
+/** Stops a cluster started elsewhere (e.g. by `rgw.ts start`): kills its processes, removes its folder. */
 export async function stopRgw(dir: string): Promise<void> {
-  const info = JSON.parse(await fsp.readFile(path.join(dir, 'cluster.json'), 'utf8')) as RgwInfo;
-  await killAll(Object.values(info.pids));
-  await fsp.rm(dir, { recursive: true, force: true });
+  const resolved = path.resolve(dir);
+  if (!path.basename(resolved).startsWith('sluice-rgw-') || !fs.existsSync(path.join(resolved, 'ceph.conf'))) {
+    throw new Error(`${resolved} is not a folder made by startRgw (no sluice-rgw-* folder with a ceph.conf)`);
+  }
+  await destroy(resolved);
 }
