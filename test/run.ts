@@ -18,7 +18,7 @@ import { RGW_ENV } from './support/rgw.js';
 const args = process.argv.slice(2);
 const suiteIdx = args.indexOf('--suite');
 const suite = suiteIdx >= 0 ? args[suiteIdx + 1] : 'default';
-const named = args.filter((a, i) => a.endsWith('.ts') && i !== suiteIdx + 1);
+const named = args.filter((a, i) => a.endsWith('.ts') && !(suiteIdx >= 0 && i === suiteIdx + 1));
 
 async function listTests(dirs: string[]): Promise<string[]> {
   const out: string[] = [];
