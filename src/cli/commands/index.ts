@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
+import { registerDestinations } from './destinations.js';
 import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
+import { registerPolicy } from './policy.js';
 import { registerRecipients } from './recipients.js';
+import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
 
 /** Every command, in the order `sluice --help` lists them. */
@@ -11,7 +14,10 @@ export const commands: Array<(program: Command) => void> = [
   registerStart,
   registerMigrate,
   registerApiKeys,
+  registerServe,
   registerRecipients,
+  registerDestinations,
+  registerPolicy,
   registerModels,
   registerIdentity,
 ];

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { openRuntime } from '../../runtime.js';
+
+/** Resolves with the first of SIGTERM / SIGINT. */
+function shutdownSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the HTTP API on SLUICE_HOST:SLUICE_PORT until SIGTERM or SIGINT.')
+    .action(async () => {
+      const signal = shutdownSignal();
+      // Loaded here, not at the top: other commands need neither the HTTP server nor the identity sources.
+      const { buildServer } = await import('../../api/server.js');
+      const { createIdentitySource } = await import('../../identity/index.js');
+      const rt = await openRuntime();
+      try {
+        const identity = await createIdentitySource(rt.config, { pool: rt.pool, secrets: rt.secrets, log: rt.log });
+        try {
+          const app = await buildServer({ pool: rt.pool, secrets: rt.secrets, log: rt.log, config: rt.config, identity });
+          try {
+            const address = await app.listen({ host: rt.config.SLUICE_HOST, port: rt.config.SLUICE_PORT });
+            rt.log.info({ address }, 'API listening');
+            rt.log.info({ signal: await signal }, 'shutting down: finishing requests in flight');
+          } finally {
+            // Stops accepting connections and waits for in-flight requests before resolving.
+            await app.close();
+          }
+        } finally {
+          await identity.close?.();
+        }
+      } finally {
+        await rt.close();
+      }
+      rt.log.info('stopped');
+    });
+}

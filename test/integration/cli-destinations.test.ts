@@ -1,0 +1,174 @@
+/**
+ * The real CLI, as a child process (`node --import tsx src/cli/main.ts …`), against a fresh database
+ * and a real S3 server: API keys, recipients, destinations, the connection test and policies.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { allowS3rverAccessKey } from '../support/fault-proxy.js';
+import { startS3, type TestS3 } from '../support/s3.js';
+
+const BUCKET = 'cli-bucket';
+const KEY = { accessKeyId: 'AKIACLICONNECTION001', secretAccessKey: `cli${crypto.randomBytes(24).toString('base64url')}` };
+
+let db: TestDatabase;
+let s3: TestS3;
+let dataDir: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sluice(args: string[], stdin?: string): Promise<Run> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_SECRET_KEY: 'lEqJ0WQ6ys1n1Ur1nH0Jo5W3uGd2o3xGq1Zr6YlB5Ns=',
+      SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
+      SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
+      SLUICE_LOG_LEVEL: 'warn',
+      SLUICE_LOG_FORMAT: 'json',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(stdin ?? '');
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+before(async () => {
+  db = await freshDatabase();
+  s3 = await startS3([BUCKET]);
+  allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-cli-'));
+});
+after(async () => {
+  await s3.close();
+  await db.drop();
+  await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+describe('sluice CLI', () => {
+  let recipientId: string;
+  let destinationId: string;
+
+  it('apikeys: prints a key once, stores only its hash, revokes it', async () => {
+    const made = await sluice(['apikeys', 'create', '--name', 'ci']);
+    assert.equal(made.code, 0, made.stderr);
+    const key = made.stdout.trim();
+    assert.match(key, /^sk_[A-Za-z0-9_-]{43}$/);
+    const { rows } = await db.pool.query('SELECT id FROM api_keys');
+    const revoked = await sluice(['apikeys', 'revoke', rows[0].id, '--json']);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.ok(JSON.parse(revoked.stdout).revokedAt);
+  });
+
+  it('recipients: create, bad input with exit code 2, list as JSON', async () => {
+    const made = await sluice(['recipients', 'create', '--name', 'Acme', '--tenant-id', 'acme', '--json']);
+    assert.equal(made.code, 0, made.stderr);
+    recipientId = JSON.parse(made.stdout).id;
+
+    const bad = await sluice(['recipients', 'create', '--name', '', '--tenant-id', ' acme ']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /error \[invalid_input\]/);
+    assert.match(bad.stderr, /- name: must not be empty/);
+    assert.match(bad.stderr, /- tenantId: must not start or end with spaces/);
+
+    const missing = await sluice(['recipients', 'show']);
+    assert.equal(missing.code, 2, 'a usage error is bad input too');
+
+    const list = await sluice(['recipients', 'list', '--json']);
+    assert.deepEqual(
+      JSON.parse(list.stdout).map((r: { tenantId: string }) => r.tenantId),
+      ['acme'],
+    );
+  });
+
+  it('destinations: refuses bad fields with the API messages under flag names', async () => {
+    const bad = await sluice(['destinations', 'create', '--recipient', recipientId, '--bucket', 'Bad_Bucket', '--region', 'mars-1', '--role-arn', 'nope', '--frequency', '30']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /- --frequency: must be one of 15, 60, 360, 720, 1440/);
+    const rules = await sluice(['destinations', 'create', '--recipient', recipientId, '--bucket', 'Bad_Bucket', '--region', 'mars-1', '--role-arn', 'nope']);
+    assert.equal(rules.code, 2);
+    assert.match(rules.stderr, /- --bucket: may contain only lowercase letters/);
+    assert.match(rules.stderr, /- --region: "mars-1" is not an AWS region code/);
+    assert.match(rules.stderr, /- --role-arn: must be 20 to 2048 characters long/);
+  });
+
+  it('destinations: creates with the secret from stdin, never shows it, passes the connection test', async () => {
+    const made = await sluice(
+      [
+        'destinations', 'create', '--recipient', recipientId, '--bucket', BUCKET, '--region', 'us-east-1', '--prefix', 'cli',
+        '--endpoint', s3.endpoint, '--force-path-style', '--no-request-checksums', '--access-key-id', KEY.accessKeyId,
+        '--secret-access-key-stdin', '--format', 'csv', '--frequency', 'manual', '--json',
+      ],
+      `${KEY.secretAccessKey}\n`,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const d = JSON.parse(made.stdout);
+    destinationId = d.id;
+    assert.equal(d.auth.secretAccessKey, 'set');
+    assert.equal(d.requestChecksums, false);
+    assert.equal(d.compression, 'gzip');
+    assert.equal(d.frequencyMinutes, null);
+    assert.ok(!made.stdout.includes(KEY.secretAccessKey) && !made.stderr.includes(KEY.secretAccessKey));
+
+    const test = await sluice(['destinations', 'test', destinationId]);
+    assert.equal(test.code, 0, test.stdout + test.stderr);
+    assert.match(test.stdout, /ok {3}validate_config/);
+    assert.match(test.stdout, /skip assume_role/);
+    assert.match(test.stdout, /ok {3}put_object/);
+    assert.match(test.stdout, /connection test passed/);
+
+    assert.ok(!test.stdout.includes(KEY.secretAccessKey) && !test.stderr.includes(KEY.secretAccessKey));
+    const { rows } = await db.pool.query('SELECT status FROM destinations WHERE id = $1', [destinationId]);
+    assert.equal(rows[0].status, 'active');
+  });
+
+  it('destinations test: exit code 1 and who must act when a step fails', async () => {
+    const upd = await sluice(['destinations', 'update', destinationId, '--bucket', 'missing-bucket', '--json']);
+    assert.equal(upd.code, 0, upd.stderr);
+    assert.equal(JSON.parse(upd.stdout).status, 'new');
+    const test = await sluice(['destinations', 'test', destinationId, '--json']);
+    assert.equal(test.code, 1);
+    const result = JSON.parse(test.stdout);
+    assert.equal(result.passed, false);
+    const failed = result.steps.find((s: { status: string }) => s.status === 'failed');
+    assert.equal(failed.code, 'bucket_not_found');
+    assert.equal(failed.actor, 'recipient');
+  });
+
+  it('policy: for a destination and for a bucket, JSON on stdout', async () => {
+    const role = await sluice([
+      'destinations', 'create', '--recipient', recipientId, '--bucket', 'acme-lake', '--region', 'eu-west-1',
+      '--role-arn', 'arn:aws:iam::123456789012:role/transfer-role', '--json',
+    ]);
+    assert.equal(role.code, 0, role.stderr);
+    const d = JSON.parse(role.stdout);
+    const forDestination = await sluice(['policy', d.id]);
+    assert.equal(forDestination.code, 0, forDestination.stderr);
+    const p = JSON.parse(forDestination.stdout);
+    assert.equal(Object.values(p.trustPolicy.Statement[0].Condition.StringEquals).includes(d.audience), true);
+    assert.equal(p.permissionsPolicy.Statement[0].Resource, 'arn:aws:s3:::acme-lake/*');
+
+    const forBucket = await sluice(['policy', '--bucket', 'future-bucket', '--prefix', 'exports']);
+    assert.equal(forBucket.code, 0, forBucket.stderr);
+    assert.equal(JSON.parse(forBucket.stdout).permissionsPolicy.Statement[0].Resource, 'arn:aws:s3:::future-bucket/exports/*');
+
+    const bad = await sluice(['policy', '--bucket', 'NO']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /- bucket: must be 3 to 63 characters long/);
+  });
+});
