@@ -173,6 +173,17 @@ describe('S3 object writer', () => {
     assert.equal(proxy.requests.length, 1);
   });
 
+  it('says when a 412 follows a lost answer, since its own earlier attempt may have created the object', async () => {
+    proxy.rule({ method: 'PUT', times: 1, action: { reset: true } });
+    proxy.rule({ method: 'PUT', action: s3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold') });
+    const w = writer();
+    await assert.rejects(
+      w.write('exports/ambiguous.bin', Readable.from([Buffer.from('x')])),
+      (e: unknown) => e instanceof SluiceError && e.code === 'object_exists' && /earlier attempt/.test(e.message),
+    );
+    w.close();
+  });
+
   it('aborts a failed multipart upload and leaves no object; a denied abort is logged once', async () => {
     proxy.rule({ method: 'PUT', path: /partNumber=3&/, action: s3Error(403, 'AccessDenied', 'Access Denied') });
     proxy.rule({ method: 'DELETE', path: /uploadId=/, action: s3Error(403, 'AccessDenied', 'Access Denied') });

@@ -121,10 +121,29 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     return { operation, bucket: config.bucket, region: config.region, key, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
   }
 
-  function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-    return withRetry(() => fn(), ctx(operation, key), opts.retry, signal, (err, attempt, delayMs) => {
-      log.warn({ key, operation, code: err.code, attempt, delayMs }, 'retrying S3 request');
-    });
+  async function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    let retried = false;
+    try {
+      return await withRetry(() => fn(), ctx(operation, key), opts.retry, signal, (err, attempt, delayMs) => {
+        retried = true;
+        log.warn({ key, operation, code: err.code, attempt, delayMs }, 'retrying S3 request');
+      });
+    } catch (err) {
+      // A create whose answer was lost may have succeeded; its retry then meets its own object. Sluice
+      // may not read the bucket to tell, so it says so: the caller writes the data again under a new key.
+      if (retried && err instanceof SluiceError && err.code === 'object_exists') {
+        throw new SluiceError({
+          code: err.code,
+          actor: err.actor,
+          message: `${err.message} An earlier attempt of this same write failed without an answer and may have created it.`,
+          ...(err.hint ? { hint: err.hint } : {}),
+          ...(err.docs ? { docs: err.docs } : {}),
+          status: err.status,
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   async function abortUpload(key: string, uploadId: string): Promise<void> {
