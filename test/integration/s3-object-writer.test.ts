@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
+import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { SluiceError } from '../../src/errors.js';
 import type { IdentitySource } from '../../src/identity/types.js';
@@ -72,6 +73,7 @@ describe('S3 object writer', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
+    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });

@@ -29,8 +29,7 @@ import {
 import { SluiceError } from '../../errors.js';
 import type { IdentitySource } from '../../identity/types.js';
 import type { Logger } from '../../log.js';
-import { createS3Client, ownerParams } from './client.js';
-import { createCredentialProvider } from './credentials.js';
+import { destinationClient, ownerParams } from './client.js';
 import { classifyError, type ErrorContext, type S3Operation } from './errors.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectWriter, S3DestinationConfig, WriteOptions, WrittenObject } from './types.js';
@@ -72,7 +71,7 @@ export interface ObjectWriterDeps {
   identity: IdentitySource;
   log: Logger;
   options?: ObjectWriterOptions;
-  /** An existing client for this destination (otherwise the writer makes its own). */
+  /** A client for this destination (otherwise the destination's shared client, see destinationClient). */
   client?: S3Client;
 }
 
@@ -85,7 +84,7 @@ export interface BufferStats {
 
 export interface S3ObjectWriter extends ObjectWriter {
   readonly buffers: BufferStats;
-  /** Releases the client's sockets (only when the writer created the client). */
+  /** Nothing to release: the client is shared per destination (closeDestinationClients at shutdown). Kept so callers need not know. */
   close(): void;
 }
 
@@ -96,11 +95,11 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
   const opts = deps.options ?? {};
   const basePartSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const queueSize = Math.max(1, opts.queueSize ?? 4);
-  const ownClient = !deps.client;
   const client =
     deps.client ??
-    createS3Client(config, {
-      credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
+    destinationClient(config, {
+      identity: deps.identity,
+      log: deps.log,
       ...(opts.connectionTimeoutMs ? { connectionTimeoutMs: opts.connectionTimeoutMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     });
@@ -334,7 +333,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     write,
     buffers,
     close() {
-      if (ownClient) client.destroy();
+      // The client outlives the writer: it is the destination's, shared across transfers.
     },
   };
 }
