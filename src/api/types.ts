@@ -7,6 +7,7 @@ import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import type { IdentitySource } from '../identity/types.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -14,6 +15,8 @@ export interface ApiDeps {
   log: Logger;
   config: Config;
   identity: IdentitySource;
+  /** Shared with a worker in the same process (`sluice start`); a lone API creates its own. */
+  metrics?: Metrics;
 }
 
 export type ApiApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;

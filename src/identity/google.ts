@@ -89,7 +89,8 @@ export class GoogleMetadataIdentity implements IdentitySource {
   }
 
   async describe(): Promise<TrustedIdentity> {
-    this.#subject ??= decodeJwt(await this.token(PROBE_AUDIENCE)).sub;
+    // Minting any token teaches the subject (its `sub`).
+    if (!this.#subject) await this.token(PROBE_AUDIENCE);
     return googleTrustedIdentity(requireSubject(this.#subject));
   }
 
@@ -105,7 +106,7 @@ export class GoogleMetadataIdentity implements IdentitySource {
     if (res.headers.get('metadata-flavor') !== 'Google') {
       throw googleError(`${this.#o.metadataHost} did not answer like the GCP metadata server (no Metadata-Flavor: Google).`);
     }
-    this.#subject ??= checkIdToken(body, audience).sub;
+    this.#subject ??= learntSubject(checkIdToken(body, audience).sub, this.#o.log);
     return body;
   }
 }
@@ -134,7 +135,8 @@ export class GoogleKeyFileIdentity implements IdentitySource {
   }
 
   async describe(): Promise<TrustedIdentity> {
-    this.#subject ??= decodeJwt(await this.token(PROBE_AUDIENCE)).sub;
+    // Minting any token teaches the subject (its `sub`).
+    if (!this.#subject) await this.token(PROBE_AUDIENCE);
     return googleTrustedIdentity(requireSubject(this.#subject));
   }
 
@@ -162,7 +164,7 @@ export class GoogleKeyFileIdentity implements IdentitySource {
           : undefined,
       );
     }
-    this.#subject ??= checkIdToken(body.token, audience).sub;
+    this.#subject ??= learntSubject(checkIdToken(body.token, audience).sub, this.#o.log);
     return body.token;
   }
 
@@ -245,6 +247,11 @@ function checkIdToken(token: string, audience: string): { sub: string } {
   if (!aud.includes(audience)) throw googleError(`Google returned an ID token for another audience (${String(claims.aud)}).`);
   if (typeof claims.sub !== 'string') throw googleError('Google returned an ID token without a subject.');
   return { sub: claims.sub };
+}
+
+function learntSubject(subject: string, log: Logger): string {
+  log.info({ subject }, 'google identity: learnt the service account\'s unique id from a minted token');
+  return subject;
 }
 
 function requireSubject(subject: string | undefined): string {

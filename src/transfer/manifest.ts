@@ -8,8 +8,10 @@
  * base64 (standard alphabet, padded) of the 64-byte Ed25519 signature, and `key_id` names the public
  * key (GET /v1/manifest-keys) that verifies it.
  *
- * The manifest object is stored pretty-printed; the chain hash (`previous_manifest_sha256` of the
- * next manifest) is the SHA-256 of the stored bytes, so a recipient can check it with `sha256sum`.
+ * The manifest is stored as its canonical serialisation (with `signature`) and a newline: one JSON
+ * object per line, which Athena's JSON SerDe and DuckDB's read_json read as a table (`jq .` shows
+ * it to people). The chain hash (`previous_manifest_sha256` of the next manifest) is the SHA-256 of
+ * the stored bytes, so a recipient can check it with `sha256sum`.
  */
 import crypto from 'node:crypto';
 import type { CursorPosition, TransferKind } from './types.js';
@@ -113,7 +115,7 @@ export function verifyManifestSignature(m: Manifest, publicKey: crypto.KeyObject
   return crypto.verify(null, signingBytes(m), publicKey, sig);
 }
 
-/** The stored form: sorted members, indented for people, newline-terminated. */
+/** The stored form: the canonical serialisation, newline-terminated. */
 export function serialiseManifest(m: Manifest): Buffer {
-  return Buffer.from(JSON.stringify(JSON.parse(canonicalJson(m)), null, 2) + '\n', 'utf8');
+  return Buffer.from(canonicalJson(m) + '\n', 'utf8');
 }

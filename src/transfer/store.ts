@@ -255,3 +255,37 @@ export async function listTransferRows(db: Queryable, f: TransferFilters): Promi
   );
   return r.rows;
 }
+
+/** A transfer as the API and CLI show it. */
+export function transferView(t: TransferRow) {
+  return {
+    id: t.id,
+    destinationId: t.destination_id,
+    kind: t.kind,
+    status: t.status,
+    models: t.models,
+    range: t.kind === 'BACKFILL' ? { from: t.range_from, to: t.range_to } : null,
+    requestedAt: t.requested_at.toISOString(),
+    startedAt: t.started_at?.toISOString() ?? null,
+    finishedAt: t.finished_at?.toISOString() ?? null,
+    attempt: t.attempt,
+    cancelRequested: t.cancel_requested,
+    error: t.error,
+  };
+}
+
+export function modelView(m: TransferModelRow) {
+  return {
+    model: m.model,
+    status: m.status,
+    rows: Number(m.rows),
+    bytes: Number(m.bytes),
+    files: m.files,
+    manifestKey: m.manifest_key,
+    window: { from: m.window_from, to: m.window_to },
+    startedAt: m.started_at?.toISOString() ?? null,
+    finishedAt: m.finished_at?.toISOString() ?? null,
+    durationMs: m.duration_ms,
+    error: m.error,
+  };
+}

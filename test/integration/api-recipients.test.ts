@@ -51,7 +51,7 @@ describe('authentication', () => {
 
   it('leaves health, readiness and the OpenAPI document public', async () => {
     assert.equal((await api.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
-    assert.deepEqual((await api.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready' });
+    assert.equal((await api.app.inject({ method: 'GET', url: '/readyz' })).json().status, 'ready');
     assert.equal((await api.app.inject({ method: 'GET', url: '/openapi.json' })).statusCode, 200);
   });
 

@@ -199,9 +199,9 @@ describe('S3 object writer', () => {
     const body = new PassThrough();
     const done = w.write('exports/cancelled.bin', body, { signal: controller.signal });
     body.write(Buffer.alloc(PART * 2 + 5, 1));
-    await new Promise((r) => setTimeout(r, 50));
+    // Abort while the writer waits for more of the body, once the multipart upload has begun.
+    while (!proxy.requests.some((r) => /partNumber=2&/.test(r.path))) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
-    body.write(Buffer.alloc(10));
     await assert.rejects(done, (e: unknown) => e instanceof SluiceError && e.code === 'aborted');
     w.close();
     assert.ok(proxy.requests.some((r) => r.method === 'DELETE' && /uploadId=/.test(r.path)));

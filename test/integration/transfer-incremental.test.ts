@@ -22,7 +22,7 @@ after(async () => {
   await fx.close();
 });
 
-const key = (r: { id: unknown; updated_at: unknown }): string => `${Number(r.id)}@${String(r.updated_at)}`;
+const key = (r: Record<string, unknown>): string => `${Number(r.id)}@${String(r.updated_at)}`;
 
 async function sourceVersions(tenant: string): Promise<string[]> {
   const r = await fx.sql.query<{ id: string; updated_at: string }>(

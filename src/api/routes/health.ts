@@ -1,6 +1,12 @@
 /** Liveness and readiness: public, unauthenticated, cheap. */
 import { z } from 'zod';
+import { QUEUE_SCHEMA } from '../../jobs/queue.js';
 import type { RoutePlugin } from '../types.js';
+
+const Ready = z.object({
+  status: z.enum(['ready', 'unavailable']),
+  checks: z.object({ controlStore: z.boolean(), queue: z.boolean() }),
+});
 
 export const healthRoutes: RoutePlugin = {
   name: 'health',
@@ -15,17 +21,23 @@ export const healthRoutes: RoutePlugin = {
       {
         schema: {
           tags: ['health'],
-          summary: 'The control store answers',
-          response: { 200: z.object({ status: z.literal('ready') }), 503: z.object({ status: z.literal('unavailable') }) },
+          summary: 'The control store and the job queue answer',
+          response: { 200: Ready, 503: Ready },
         },
       },
       async (_req, reply) => {
+        const checks = { controlStore: false, queue: false };
         try {
-          await pool.query('SELECT 1');
-          return { status: 'ready' as const };
+          const { rows } = await pool.query<{ queue: boolean }>(
+            `SELECT to_regclass('${QUEUE_SCHEMA}._private_jobs') IS NOT NULL AS queue`,
+          );
+          checks.controlStore = true;
+          checks.queue = rows[0]?.queue === true;
         } catch {
-          return reply.code(503).send({ status: 'unavailable' as const });
+          // Unreachable control store: both stay false.
         }
+        const ok = checks.controlStore && checks.queue;
+        return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });
       },
     );
   },

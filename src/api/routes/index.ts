@@ -5,9 +5,12 @@
 import { connectionTestRoutes } from './connection-tests.js';
 import { destinationRoutes } from './destinations.js';
 import { healthRoutes } from './health.js';
+import { metricsRoutes } from './metrics.js';
 import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
+import { triggerRoutes } from './trigger.js';
+import { transferRoutes } from './transfers.js';
 import type { RoutePlugin } from '../types.js';
 
 /** Sluice's OIDC discovery and JWKS (public; registered only when the identity is Sluice's own issuer). */
@@ -25,4 +28,7 @@ export const routes: RoutePlugin[] = [
   destinationRoutes,
   connectionTestRoutes,
   policyRoutes,
+  metricsRoutes,
+  triggerRoutes,
+  transferRoutes,
 ];

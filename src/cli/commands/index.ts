@@ -8,10 +8,14 @@ import { registerPolicy } from './policy.js';
 import { registerRecipients } from './recipients.js';
 import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
+import { registerWorker } from './worker.js';
+import { registerTransfer } from './transfer.js';
+import { registerVerify } from './verify.js';
 
 /** Every command, in the order `sluice --help` lists them. */
 export const commands: Array<(program: Command) => void> = [
   registerStart,
+  registerWorker,
   registerMigrate,
   registerApiKeys,
   registerServe,
@@ -20,4 +24,6 @@ export const commands: Array<(program: Command) => void> = [
   registerPolicy,
   registerModels,
   registerIdentity,
+  registerTransfer,
+  registerVerify,
 ];

@@ -1,18 +1,70 @@
+/**
+ * `sluice start` (`npm start`): API, worker and scheduler in one process. Without SLUICE_SOURCE_URL
+ * it also runs the demo — a generated multi-tenant dataset, a local bucket, a recipient and its
+ * destination — and makes a first delivery, then reports what happened and where.
+ */
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
+import { buildServer, type ApiApp } from '../../api/server.js';
+import { loadConfig, type Config } from '../../config.js';
+import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/run.js';
+import { createIdentitySource } from '../../identity/index.js';
+import { s3ConnectionTester } from '../../jobs/runners.js';
+import { startJobService, type JobService } from '../../jobs/service.js';
+import { untilSignal } from '../../jobs/signals.js';
+import { createMetrics } from '../../metrics.js';
 import { openRuntime } from '../../runtime.js';
 
 export function registerStart(program: Command): void {
   program
     .command('start')
-    .description('Run everything on embedded defaults: control store, API, worker and the demo delivery.')
+    .description('Run API, worker and scheduler in one process; without SLUICE_SOURCE_URL, also the demo (embedded defaults, a real delivery).')
     .option('--reset', 'delete the data folder first and start from nothing')
     .action(async (opts: { reset?: boolean }) => {
-      const config = loadConfig();
-      if (opts.reset) await fs.rm(config.dataDir, { recursive: true, force: true });
+      const base = loadConfig();
+      if (opts.reset) await fs.rm(base.dataDir, { recursive: true, force: true });
+      const demoMode = !base.SLUICE_SOURCE_URL;
+      // The demo bucket is plain http on 127.0.0.1: allowed here, for this process only.
+      const config: Config = demoMode
+        ? { ...base, SLUICE_ALLOW_HTTP_ENDPOINTS: true, SLUICE_ENDPOINT_ALLOWLIST: [...base.SLUICE_ENDPOINT_ALLOWLIST, '127.0.0.1'] }
+        : base;
       const rt = await openRuntime({ config });
-      rt.log.info({ dataDir: config.dataDir }, 'control store ready');
-      await rt.close();
+      const { log, pool, secrets } = rt;
+      let demo: Demo | undefined;
+      let service: JobService | undefined;
+      let app: ApiApp | undefined;
+      // Stops what was started, in reverse order; the worker gets its grace period.
+      const shutdown = async (): Promise<void> => {
+        await app?.close();
+        await service?.stop();
+        await demo?.stop();
+      };
+      try {
+        demo = demoMode ? await prepareDemo(rt) : undefined;
+        const metrics = createMetrics();
+        const identity = await createIdentitySource(config, { pool, secrets, log });
+        service = await startJobService(rt, {
+          identity,
+          metrics,
+          ...(demo ? { sourceUrl: demo.sourceUrl, modelsFile: demo.modelsFile } : {}),
+        });
+        app = await buildServer({ pool, secrets, log, config, identity, metrics });
+        const apiUrl = await app.listen({ host: config.SLUICE_HOST, port: config.SLUICE_PORT });
+        log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
+        const stopped = untilSignal(log, shutdown);
+        if (demo) {
+          const report = await firstDelivery(pool, log, demo, s3ConnectionTester({ pool, secrets, config, identity, log }));
+          console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created }));
+          demo.startChanges(60_000);
+        } else {
+          console.log(`\nSluice is running. API ${apiUrl} — stop with Ctrl-C.\n`);
+        }
+        await stopped;
+      } catch (err) {
+        await shutdown().catch(() => undefined);
+        throw err;
+      } finally {
+        await rt.close();
+      }
     });
 }

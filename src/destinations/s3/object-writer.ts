@@ -209,9 +209,29 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
       inflight.add(p);
     };
 
+    // The body is read by hand so that an abort also interrupts a wait for the next chunk.
+    const iterator = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    let drained = false;
+    const abortError = () => classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+    let onAbort: (() => void) | undefined;
+    const aborted = signal
+      ? new Promise<never>((_, reject) => {
+          onAbort = () => reject(abortError());
+          if (signal.aborted) onAbort();
+          else signal.addEventListener('abort', onAbort, { once: true });
+        })
+      : undefined;
+    aborted?.catch(() => undefined);
+
     try {
-      for await (const chunk of body as AsyncIterable<Uint8Array>) {
-        if (signal?.aborted) throw classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+      for (;;) {
+        const next = aborted ? await Promise.race([iterator.next(), aborted]) : await iterator.next();
+        if (next.done) {
+          drained = true;
+          break;
+        }
+        const chunk = next.value;
+        if (signal?.aborted) throw abortError();
         if (partError) throw partError;
         const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         hash.update(buf);
@@ -241,7 +261,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
           }
         }
       }
-      if (signal?.aborted) throw classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+      if (signal?.aborted) throw abortError();
       const sha256 = hash.digest('hex');
 
       if (uploadId === undefined) {
@@ -281,6 +301,13 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     } finally {
       // Whatever buffer is still being filled is released; in-flight ones release themselves.
       if (part.length > 0) release(part.length);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      // Stop a body we did not finish reading. Not awaited: an async generator queues return() behind
+      // a pending next(), which may never settle once we stopped waiting for it.
+      if (!drained) {
+        if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+        else iterator.return?.().catch(() => undefined);
+      }
     }
   }
 

@@ -1,0 +1,149 @@
+/**
+ * Transfers as recorded by the runner, and the public keys that verify manifests.
+ *
+ *   GET /v1/transfers            filters: destination, recipient, status, since, until, limit
+ *   GET /v1/transfers/:id        one transfer with its per-model results
+ *   GET /v1/manifest-keys        Ed25519 public keys (JWK set) that verify manifest signatures
+ *   GET /.well-known/sluice-manifest-keys.json   the same, public: what recipients give `sluice verify`
+ */
+import { z } from 'zod';
+import { notFound } from '../../errors.js';
+import { publicSigningKeys } from '../../transfer/signing-keys.js';
+import { getTransferRow, listTransferRows, modelRows, modelView, transferView } from '../../transfer/store.js';
+import { IdParams, bearer, errorResponses } from '../schemas.js';
+import type { RoutePlugin } from '../types.js';
+
+const tags = ['transfers'];
+const Status = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
+const RecordedError = z.object({ code: z.string(), actor: z.enum(['recipient', 'provider', 'sluice']), message: z.string(), hint: z.string().optional() });
+const Position = z.object({ cursor: z.string(), primaryKey: z.array(z.string()) });
+
+export const Transfer = z
+  .object({
+    id: z.string(),
+    destinationId: z.string(),
+    kind: z.enum(['INCREMENTAL', 'FULL_REFRESH', 'BACKFILL']),
+    status: Status,
+    models: z.array(z.string()).nullable(),
+    range: z.object({ from: z.string().nullable(), to: z.string().nullable() }).nullable(),
+    requestedAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    attempt: z.number().int(),
+    cancelRequested: z.boolean(),
+    error: RecordedError.nullable(),
+  })
+  .describe('Transfer');
+
+export const ModelResult = z
+  .object({
+    model: z.string(),
+    status: z.enum(['pending', 'running', 'succeeded', 'failed', 'cancelled']),
+    rows: z.number().int(),
+    bytes: z.number().int(),
+    files: z.number().int(),
+    manifestKey: z.string().nullable(),
+    window: z.object({ from: Position.nullable(), to: Position.nullable() }),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    durationMs: z.number().int().nullable(),
+    error: RecordedError.nullable(),
+  })
+  .describe('TransferModelResult');
+
+const Jwk = z.object({
+  kid: z.string(),
+  kty: z.literal('OKP'),
+  crv: z.literal('Ed25519'),
+  x: z.string(),
+  use: z.literal('sig'),
+  alg: z.literal('EdDSA'),
+  created_at: z.string(),
+  retired_at: z.string().nullable(),
+});
+const KeySet = z.object({ keys: z.array(Jwk) }).describe('ManifestKeys');
+
+const time = (field: string) =>
+  z
+    .string()
+    .refine((v) => !Number.isNaN(Date.parse(v)), `${field} must be an ISO 8601 time, e.g. 2026-01-31T00:00:00Z`)
+    .transform((v) => new Date(v));
+
+const ListQuery = z.strictObject({
+  destination: z.string().max(100).optional(),
+  recipient: z.string().max(100).optional(),
+  status: Status.optional(),
+  since: time('since').optional(),
+  until: time('until').optional(),
+  limit: z.coerce.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100),
+});
+
+export const transferRoutes: RoutePlugin = {
+  name: 'transfers',
+  register(app, { pool }) {
+    app.get(
+      '/v1/transfers',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: 'List transfers, newest first (filters: destination, recipient, status, since/until on the request time)',
+          querystring: ListQuery,
+          response: { 200: z.object({ transfers: z.array(Transfer) }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const rows = await listTransferRows(pool, {
+          ...(q.destination ? { destinationId: q.destination } : {}),
+          ...(q.recipient ? { recipientId: q.recipient } : {}),
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.since ? { since: q.since } : {}),
+          ...(q.until ? { until: q.until } : {}),
+          limit: q.limit,
+        });
+        return { transfers: rows.map(transferView) };
+      },
+    );
+    app.get(
+      '/v1/transfers/:id',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: 'Show a transfer with its per-model results (rows, bytes, files, manifest, window, duration, error)',
+          params: IdParams,
+          response: { 200: Transfer.extend({ results: z.array(ModelResult) }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const row = await getTransferRow(pool, req.params.id);
+        if (!row) throw notFound('transfer', req.params.id);
+        return { ...transferView(row), results: (await modelRows(pool, row.id)).map(modelView) };
+      },
+    );
+    app.get(
+      '/v1/manifest-keys',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: 'The Ed25519 public keys (JWK set) that verify manifest signatures, newest first',
+          response: { 200: KeySet, ...errorResponses },
+        },
+      },
+      async () => ({ keys: await publicSigningKeys(pool) }),
+    );
+    app.get(
+      '/.well-known/sluice-manifest-keys.json',
+      {
+        schema: {
+          tags,
+          summary: 'The manifest public keys, without authentication: give this URL to `sluice verify --public-key`',
+          response: { 200: KeySet, ...errorResponses },
+        },
+      },
+      async () => ({ keys: await publicSigningKeys(pool) }),
+    );
+  },
+};

@@ -1,0 +1,111 @@
+/**
+ * The two jobs bound to the real pipeline: `transfer` runs the transfer runner (source → encoder →
+ * object writer → manifest → watermark) and `connection_test` runs the S3 connection test and
+ * records its outcome on the destination.
+ */
+import type { Config } from '../config.js';
+import { endpointPolicy, loadS3Config, recordConnectionTest } from '../control/destinations.js';
+import type { Pool } from '../control/db.js';
+import type { SecretBox } from '../control/secrets.js';
+import { runConnectionTest } from '../destinations/s3/connection-test.js';
+import { createObjectWriter } from '../destinations/s3/object-writer.js';
+import type { IdentitySource } from '../identity/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { PostgresSource } from '../sources/postgres/source.js';
+import { destinationLoader } from '../transfer/destination.js';
+import { postgresTransferSource } from '../transfer/postgres-source.js';
+import { runTransfer, type TransferDeps, type TransferResult } from '../transfer/run.js';
+import type { ModelDefinition, TransferSource } from '../transfer/types.js';
+import type { ConnectionTester, TransferOutcome, TransferRunner } from './worker.js';
+
+export interface PipelineDeps {
+  pool: Pool;
+  secrets: SecretBox;
+  log: Logger;
+  config: Config;
+  identity: IdentitySource;
+  source: PostgresSource;
+  models: ModelDefinition[];
+  metrics: Metrics;
+  /** Extra transfer options (tests: file limits, the commit-step hook). */
+  transfer?: Partial<Pick<TransferDeps, 'fileLimits' | 'step'>>;
+}
+
+export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
+  const source = timedSource(postgresTransferSource(deps.source, deps.models), deps.metrics);
+  const loadDestination = destinationLoader(deps.pool, deps.secrets, loadS3Config);
+  return async (job, ctx) => {
+    const result = await runTransfer(
+      {
+        pool: deps.pool,
+        secrets: deps.secrets,
+        // The runner binds the transfer and destination ids itself.
+        log: deps.log,
+        source,
+        loadDestination,
+        objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log }),
+        ...deps.transfer,
+      },
+      {
+        destinationId: job.destinationId,
+        transferId: job.transferId,
+        kind: job.kind,
+        ...(job.models ? { models: job.models } : {}),
+        ...(job.from !== undefined ? { from: job.from } : {}),
+        ...(job.to !== undefined ? { to: job.to } : {}),
+        signal: ctx.signal,
+      },
+    );
+    return outcomeOf(result);
+  };
+}
+
+/** The runner's result as the worker needs it: a failed model's error decides retry or attention. */
+export function outcomeOf(result: TransferResult): TransferOutcome {
+  const models = result.models.map((m) => ({
+    model: m.model,
+    rows: m.rows,
+    bytes: m.bytes,
+    files: m.files,
+    ...(m.error ? { error: m.error } : {}),
+  }));
+  if (result.status === 'succeeded') return { transferId: result.id, status: 'succeeded', models };
+  if (result.status === 'cancelled') return { transferId: result.id, status: 'cancelled', models };
+  // A recipient-side failure of any model outranks the others: retrying cannot fix it.
+  const errors = result.models.flatMap((m) => (m.error ? [m.error] : []));
+  const error = errors.find((e) => e.actor === 'recipient') ?? errors[0];
+  return { transferId: result.id, status: 'failed', models, ...(error ? { error } : {}) };
+}
+
+/** Observes how long opening a model's read takes on the source (its snapshot and window query). */
+function timedSource(source: TransferSource, metrics: Metrics): TransferSource {
+  return {
+    ...source,
+    async open(req) {
+      const stop = metrics.sourceQuerySeconds.startTimer({ model: req.model.name });
+      try {
+        return await source.open(req);
+      } finally {
+        stop();
+      }
+    },
+  };
+}
+
+export function s3ConnectionTester(deps: Pick<PipelineDeps, 'pool' | 'secrets' | 'config' | 'identity' | 'log'>): ConnectionTester {
+  return async (destinationId) => {
+    const config = await loadS3Config(deps.pool, deps.secrets, destinationId);
+    const result = await runConnectionTest(config, {
+      identity: deps.identity,
+      log: deps.log,
+      endpointPolicy: endpointPolicy(deps.config),
+    });
+    const failed = result.steps.find((s) => s.status === 'failed');
+    const error = failed
+      ? { code: failed.code ?? 'connection_test_failed', actor: failed.actor ?? 'recipient', message: failed.message, step: failed.step }
+      : undefined;
+    await recordConnectionTest(deps.pool, destinationId, { passed: result.passed, ...(error ? { error } : {}) });
+    return { passed: result.passed, ...(error ? { error } : {}) };
+  };
+}

@@ -1,0 +1,278 @@
+/**
+ * The worker: a graphile-worker pool running `transfer` and `connection_test` jobs, plus what Sluice
+ * adds around it — the scheduler, heartbeats and dead-worker recovery, cancellation, per-destination
+ * and per-source locks, retry classification, metrics, and a bounded graceful shutdown.
+ */
+import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
+import { createPool, type Pool } from '../control/db.js';
+import { SluiceError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { classifyFailure, errorRecord } from './failures.js';
+import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
+import {
+  CONNECTION_TEST_TASK,
+  TRANSFER_TASK,
+  graphileLogger,
+  guardClientErrors,
+  prepareQueue,
+  type ConnectionTestJob,
+  type TransferJob,
+} from './queue.js';
+import { startHeartbeat, retire, type Heartbeat } from './recovery.js';
+import { startScheduler, type Scheduler } from './scheduler.js';
+import type { JobSettings } from './settings.js';
+
+/** Per-model result of a transfer, as far as the worker needs it (metrics and logs). */
+export interface ModelOutcome {
+  model: string;
+  rows: number;
+  bytes: number;
+  files: number;
+  /** Seconds spent reading the source, when the pipeline measured it. */
+  sourceSeconds?: number;
+  error?: unknown;
+}
+
+export interface TransferOutcome {
+  transferId: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  models: ModelOutcome[];
+  /** The failure that decides what happens next (retry, needs attention, fail). */
+  error?: unknown;
+}
+
+export interface JobContext {
+  signal: AbortSignal;
+  /** Logger with the transfer and destination ids bound. */
+  log: Logger;
+}
+
+/** Runs one transfer to its end: commits what it can, and reports. */
+export type TransferRunner = (job: TransferJob, ctx: JobContext) => Promise<TransferOutcome>;
+
+export interface ConnectionTestOutcome {
+  passed: boolean;
+  /** The failed step's error (code, actor, message, hint). */
+  error?: { code: string; actor: string; message: string; hint?: string };
+}
+
+/** Runs the connection test of a destination and records the outcome on it (status, last error). */
+export type ConnectionTester = (destinationId: string, ctx: JobContext) => Promise<ConnectionTestOutcome>;
+
+export interface WorkerDeps {
+  /** Control store (Sluice's search_path). */
+  pool: Pool;
+  databaseUrl: string;
+  log: Logger;
+  metrics: Metrics;
+  settings: JobSettings;
+  runTransfer: TransferRunner;
+  runConnectionTest: ConnectionTester;
+  /** Identifies the source database for the per-source cap (e.g. its host:port/db). */
+  sourceKey: string;
+  /** Run the scheduler in this process (default true). */
+  schedule?: boolean;
+}
+
+export interface Worker {
+  /** graphile-worker pool id: the value in `workers.id` and in jobs' `locked_by`. */
+  id: string;
+  /** Transfers running now. */
+  running(): number;
+  /** Stops taking jobs, lets running ones finish within the grace period (then aborts them), and cleans up. */
+  stop(): Promise<void>;
+  /** Settles when the worker has stopped (after stop() or a fatal error). */
+  promise: Promise<void>;
+}
+
+export async function startWorker(deps: WorkerDeps): Promise<Worker> {
+  const { log, settings, metrics } = deps;
+  await prepareQueue(deps.pool, log);
+  // graphile-worker needs a connection per concurrent job plus a few for fetching and LISTEN; the
+  // transfer locks hold one more per running transfer.
+  const queuePool = createPool(deps.databaseUrl, { max: settings.concurrency + 4, applicationName: 'sluice-worker' });
+  const lockPool = createPool(deps.databaseUrl, { max: settings.concurrency + 1, applicationName: 'sluice-worker-locks' });
+  guardClientErrors(queuePool);
+  guardClientErrors(lockPool);
+  const active = new Map<string, AbortController>();
+  let cancelTimer: NodeJS.Timeout | undefined;
+
+  const pollCancellations = async (): Promise<void> => {
+    if (active.size === 0) return;
+    const { rows } = await deps.pool.query<{ id: string }>(
+      'SELECT id FROM transfers WHERE id = ANY($1::text[]) AND cancel_requested',
+      [[...active.keys()]],
+    );
+    for (const r of rows) active.get(r.id)?.abort(new SluiceError({ code: 'cancelled', message: 'Transfer cancelled.' }));
+  };
+  cancelTimer = setInterval(() => {
+    pollCancellations().catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not check cancellations'));
+  }, 1000);
+  cancelTimer.unref();
+
+  const transferTask: Task = async (payload, helpers) => {
+    const job = payload as TransferJob;
+    const jlog = log.child({ transferId: job.transferId, destinationId: job.destinationId });
+    const runnable = await deps.pool.query<{ status: string }>('SELECT status FROM destinations WHERE id = $1', [job.destinationId]);
+    const status = runnable.rows[0]?.status;
+    if (status === undefined || status === 'disabled' || status === 'needs_attention') {
+      jlog.info({ status: status ?? 'deleted' }, 'skipping transfer: destination is not runnable');
+      metrics.transfers.inc({ status: 'skipped', kind: job.kind });
+      return;
+    }
+    const cancel = new AbortController();
+    active.set(job.transferId, cancel);
+    const signal = AbortSignal.any([cancel.signal, helpers.abortSignal]);
+    let locks: TransferLocks | undefined;
+    const started = process.hrtime.bigint();
+    let outcome: TransferOutcome;
+    try {
+      locks = await acquireTransferLocks(lockPool, {
+        destinationId: job.destinationId,
+        sourceKey: deps.sourceKey,
+        maxPerSource: settings.sourceMaxTransfers,
+        signal,
+      });
+      jlog.info({ kind: job.kind, trigger: job.trigger, attempt: helpers.job.attempts }, 'transfer started');
+      outcome = await deps.runTransfer(job, { signal, log: jlog });
+    } catch (err) {
+      if (err instanceof LockUnavailable) {
+        outcome = { transferId: job.transferId, status: 'failed', models: [], error: new SluiceError({ code: 'destination_busy', message: err.message, actor: 'sluice' }) };
+      } else {
+        outcome = { transferId: job.transferId, status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
+      }
+    } finally {
+      active.delete(job.transferId);
+      await locks?.release().catch((err: unknown) => jlog.warn({ err: describeError(err) }, 'could not release transfer locks'));
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return finishTransfer(deps, job, outcome, { seconds, log: jlog, userCancelled: cancel.signal.aborted, shuttingDown: helpers.abortSignal.aborted, helpers });
+  };
+
+  const connectionTestTask: Task = async (payload) => {
+    const { destinationId } = payload as ConnectionTestJob;
+    const jlog = log.child({ destinationId });
+    const outcome = await deps.runConnectionTest(destinationId, { signal: new AbortController().signal, log: jlog });
+    metrics.connectionTests.inc({ outcome: outcome.passed ? 'passed' : 'failed', code: outcome.passed ? 'ok' : (outcome.error?.code ?? 'unknown') });
+    jlog.info({ passed: outcome.passed, ...(outcome.error ? { error: outcome.error } : {}) }, 'connection test finished');
+  };
+
+  const workerPool: WorkerPool = runTaskList(
+    {
+      pgPool: queuePool,
+      concurrency: settings.concurrency,
+      noHandleSignals: true,
+      logger: graphileLogger(log),
+      // Jobs are announced by NOTIFY; polling only catches retries whose backoff has elapsed.
+      pollInterval: 1000,
+      gracefulShutdownAbortTimeout: Math.floor(settings.shutdownGraceMs * 0.8),
+    },
+    { [TRANSFER_TASK]: transferTask, [CONNECTION_TEST_TASK]: connectionTestTask },
+    queuePool,
+  );
+  const id = workerPool.id;
+  const wlog = log.child({ workerId: id });
+
+  const heartbeat: Heartbeat = startHeartbeat(deps.pool, wlog, {
+    workerId: id,
+    concurrency: settings.concurrency,
+    intervalMs: settings.heartbeatMs,
+    deadAfterMs: settings.deadAfterMs,
+    onRecovered: (ids) => metrics.workersRecovered.inc(ids.length),
+  });
+  const scheduler: Scheduler | undefined =
+    deps.schedule === false
+      ? undefined
+      : startScheduler(deps.pool, wlog, { intervalMs: settings.schedulerIntervalMs, minuteMs: settings.minuteMs });
+  wlog.info({ concurrency: settings.concurrency, scheduler: deps.schedule !== false }, 'worker started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      wlog.info({ running: active.size, graceSeconds: settings.shutdownGraceMs / 1000 }, 'worker stopping: no new jobs; running transfers get the grace period');
+      await scheduler?.stop();
+      // Past the grace period, stop waiting: the jobs are released for another worker either way.
+      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs).unref());
+      await Promise.race([Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).catch(() => undefined), hard]);
+      if (cancelTimer) clearInterval(cancelTimer);
+      cancelTimer = undefined;
+      await heartbeat.stop();
+      await retire(deps.pool, id).catch(() => undefined);
+      await Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined);
+      wlog.info('worker stopped');
+    })();
+    return stopping;
+  };
+
+  return {
+    id,
+    running: () => active.size,
+    stop,
+    promise: workerPool.promise.then(() => stopping),
+  };
+}
+
+async function finishTransfer(
+  deps: WorkerDeps,
+  job: TransferJob,
+  outcome: TransferOutcome,
+  ctx: { seconds: number; log: Logger; userCancelled: boolean; shuttingDown: boolean; helpers: JobHelpers },
+): Promise<void> {
+  const { metrics } = deps;
+  const { log } = ctx;
+  for (const m of outcome.models) {
+    if (m.error !== undefined) continue;
+    metrics.rowsDelivered.inc({ model: m.model }, m.rows);
+    metrics.bytesDelivered.inc({ model: m.model }, m.bytes);
+    if (m.sourceSeconds !== undefined) metrics.sourceQuerySeconds.observe({ model: m.model }, m.sourceSeconds);
+  }
+  const totals = outcome.models.reduce((t, m) => ({ rows: t.rows + m.rows, bytes: t.bytes + m.bytes, files: t.files + m.files }), { rows: 0, bytes: 0, files: 0 });
+
+  if (outcome.status === 'succeeded') {
+    metrics.transfers.inc({ status: 'succeeded', kind: job.kind });
+    metrics.transferDuration.observe({ status: 'succeeded' }, ctx.seconds);
+    log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer succeeded');
+    return;
+  }
+  if (ctx.userCancelled || (outcome.status === 'cancelled' && !ctx.shuttingDown)) {
+    metrics.transfers.inc({ status: 'cancelled', kind: job.kind });
+    metrics.transferDuration.observe({ status: 'cancelled' }, ctx.seconds);
+    log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer cancelled');
+    return;
+  }
+  if (ctx.shuttingDown) {
+    // Abandoned for the shutdown: nothing of it is listed by a manifest. Back to queued, so that the
+    // retry of this job runs the same transfer again instead of finding it cancelled.
+    await deps.pool.query(`UPDATE transfers SET status = 'queued' WHERE id = $1 AND NOT cancel_requested`, [job.transferId]);
+    metrics.transfers.inc({ status: 'abandoned', kind: job.kind });
+    log.warn('transfer abandoned for shutdown; it will run again');
+    throw new SluiceError({ code: 'worker_shutdown', message: 'The worker stopped during this transfer.', actor: 'sluice' });
+  }
+
+  const error = outcome.error ?? new SluiceError({ code: 'internal', message: 'Transfer failed without an error.', actor: 'sluice' });
+  const action = classifyFailure(error);
+  const record = errorRecord(error);
+  metrics.transferDuration.observe({ status: 'failed' }, ctx.seconds);
+  if (action === 'needs_attention') {
+    await deps.pool.query(
+      `UPDATE destinations SET status = 'needs_attention', last_error = $2, updated_at = now()
+        WHERE id = $1 AND status <> 'disabled'`,
+      [job.destinationId, record],
+    );
+    metrics.transfers.inc({ status: 'needs_attention', kind: job.kind });
+    log.warn({ error: record }, 'transfer failed: the recipient must act; destination needs attention until a connection test passes');
+    return;
+  }
+  const { attempts, max_attempts: maxAttempts } = ctx.helpers.job;
+  if (action === 'retry' && attempts < maxAttempts) {
+    metrics.transfers.inc({ status: 'retrying', kind: job.kind });
+    log.warn({ error: record, attempt: attempts, maxAttempts }, 'transfer failed (transient); will retry with backoff');
+    throw error instanceof Error ? error : new Error(record.message);
+  }
+  await deps.pool.query('UPDATE destinations SET last_error = $2, updated_at = now() WHERE id = $1', [job.destinationId, record]);
+  metrics.transfers.inc({ status: 'failed', kind: job.kind });
+  log.error({ error: record, attempt: attempts }, 'transfer failed');
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;

@@ -1,0 +1,133 @@
+/**
+ * GET /v1/transfers (filters), GET /v1/transfers/:id (per-model results), the manifest public keys, and
+ * `sluice verify` run as the recipient would (its own credentials, the keys from the public URL).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { buildServer } from '../../src/api/server.js';
+import type { ApiApp } from '../../src/api/types.js';
+import { reportLines, runVerify } from '../../src/cli/commands/verify.js';
+import { loadConfig } from '../../src/config.js';
+import { createApiKey } from '../../src/control/apikeys.js';
+import { silentLogger } from '../../src/log.js';
+import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
+import { testIdentity } from '../support/api.js';
+import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+
+let fx: TransferFixture;
+let app: ApiApp;
+let auth: { authorization: string };
+let ok: TransferResult;
+let partial: TransferResult;
+let dstA: string;
+let dstB: string;
+
+const good = tableModel('things', 'things');
+const bad = { ...tableModel('bad', 'things'), source: { sql: 'SELECT id, tenant_id, updated_at, 1 / (id - id) AS z FROM things' } };
+
+before(async () => {
+  fx = await transferFixture(['api-a', 'api-b']);
+  await fx.sql.query(`
+    CREATE TABLE things (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL);
+    INSERT INTO things SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, timestamptz '2026-01-01' + g * interval '1 s' FROM generate_series(1, 40) g;
+  `);
+  dstA = await fx.addDestination({ tenantId: 'a', bucket: 'api-a', models: ['things'] });
+  dstB = await fx.addDestination({ tenantId: 'b', bucket: 'api-b', models: ['things', 'bad'] });
+  ok = await runTransfer(fx.deps([good, bad]), { destinationId: dstA });
+  partial = await runTransfer(fx.deps([good, bad]), { destinationId: dstB });
+  app = await buildServer({
+    pool: fx.control.pool,
+    secrets: fx.secrets,
+    log: silentLogger,
+    config: loadConfig({ DATABASE_URL: fx.control.url, SLUICE_DATA_DIR: '.tmp/transfer-api-test' }),
+    identity: testIdentity(),
+  });
+  const { key } = await createApiKey(fx.control.pool, { name: 'test' });
+  auth = { authorization: `Bearer ${key}` };
+});
+after(async () => {
+  await app.close();
+  await fx.close();
+});
+
+async function list(query: string): Promise<Array<{ id: string; status: string }>> {
+  const res = await app.inject({ method: 'GET', url: `/v1/transfers${query}`, headers: auth });
+  assert.equal(res.statusCode, 200, res.body);
+  return (res.json() as { transfers: Array<{ id: string; status: string }> }).transfers;
+}
+
+test('transfers list with filters: destination, recipient, status, time', async () => {
+  assert.deepEqual((await list('')).map((t) => t.id), [partial.id, ok.id]);
+  assert.deepEqual((await list(`?destination=${dstA}`)).map((t) => t.id), [ok.id]);
+  const rcpB = (await fx.control.pool.query('SELECT recipient_id FROM destinations WHERE id = $1', [dstB])).rows[0].recipient_id as string;
+  assert.deepEqual((await list(`?recipient=${rcpB}`)).map((t) => t.id), [partial.id]);
+  assert.deepEqual((await list('?status=partial')).map((t) => t.id), [partial.id]);
+  assert.deepEqual(await list('?since=2100-01-01T00:00:00Z'), []);
+  assert.equal((await list('?until=2100-01-01T00:00:00Z')).length, 2);
+  const bad = await app.inject({ method: 'GET', url: '/v1/transfers?since=yesterday', headers: auth });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.body, /ISO 8601/);
+  const unauth = await app.inject({ method: 'GET', url: '/v1/transfers' });
+  assert.equal(unauth.statusCode, 401);
+});
+
+test('one transfer shows each model\'s rows, bytes, files, manifest, window, duration and error', async () => {
+  const res = await app.inject({ method: 'GET', url: `/v1/transfers/${partial.id}`, headers: auth });
+  assert.equal(res.statusCode, 200, res.body);
+  const t = res.json() as {
+    status: string;
+    kind: string;
+    results: Array<{ model: string; status: string; rows: number; bytes: number; files: number; manifestKey: string | null; durationMs: number; window: { to: unknown }; error: { code: string; actor: string } | null }>;
+  };
+  assert.equal(t.status, 'partial');
+  assert.equal(t.kind, 'INCREMENTAL');
+  const [badR, goodR] = t.results;
+  assert.equal(badR!.model, 'bad');
+  assert.equal(badR!.status, 'failed');
+  assert.deepEqual({ code: badR!.error!.code, actor: badR!.error!.actor }, { code: 'source_read_failed', actor: 'provider' });
+  assert.equal(goodR!.status, 'succeeded');
+  assert.equal(goodR!.rows, 20);
+  assert.equal(goodR!.files, 1);
+  assert.ok(goodR!.bytes > 0);
+  assert.match(goodR!.manifestKey!, /^_manifests\/things\/dt=\d{4}-\d{2}-\d{2}\/manifest_trf_\w+\.json$/);
+  assert.deepEqual(goodR!.window.to, { cursor: '2026-01-01 00:00:39+00', primaryKey: ['39'] });
+  assert.ok(goodR!.durationMs >= 0);
+  const missing = await app.inject({ method: 'GET', url: '/v1/transfers/trf_nope', headers: auth });
+  assert.equal(missing.statusCode, 404);
+});
+
+test('manifest keys are published (with a key and publicly); sluice verify uses them with the recipient\'s own credentials', async () => {
+  const withKey = await app.inject({ method: 'GET', url: '/v1/manifest-keys', headers: auth });
+  const open = await app.inject({ method: 'GET', url: '/.well-known/sluice-manifest-keys.json' });
+  assert.equal(open.statusCode, 200);
+  assert.deepEqual(withKey.json(), open.json());
+  const keys = (open.json() as { keys: Array<{ kid: string; kty: string; crv: string; x: string }> }).keys;
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0]!.crv, 'Ed25519');
+  assert.equal(JSON.stringify(keys).includes('"d"'), false, 'no private part');
+
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-keys-'));
+  const file = path.join(dir, 'keys.json');
+  await fs.writeFile(file, open.body);
+  try {
+    const base = { bucket: 'api-b', endpoint: fx.s3.endpoint, publicKey: file };
+    const { report, exitCode } = await runVerify(base, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+    assert.equal(exitCode, 0, reportLines(report).join('\n'));
+    assert.match(reportLines(report).at(-1)!, /^OK: 1 manifests, 1 files, 20 rows checked over 1 models/);
+
+    // Damage one file: the exit code says so, the line names the file.
+    const key = (await fx.s3.list('api-b')).find((k) => k.startsWith('things/'))!;
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    await fx.s3.admin.send(new PutObjectCommand({ Bucket: 'api-b', Key: key, Body: Buffer.from('not the delivered file') }));
+    const after = await runVerify(base, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+    assert.equal(after.exitCode, 1);
+    assert.ok(reportLines(after.report).some((l) => l.startsWith('ERROR checksum_mismatch [things]') && l.includes(key)));
+
+    await assert.rejects(runVerify({ endpoint: fx.s3.endpoint }, {}), (err: Error) => /--bucket/.test(err.message) && /--public-key/.test(err.message));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,42 @@
+/**
+ * Recipients and destinations inserted directly, for the jobs tests (which exercise scheduling and
+ * queueing, not destination validation).
+ */
+import type { Queryable } from '../../src/control/db.js';
+import { newId } from '../../src/ids.js';
+
+export interface FixtureDestination {
+  id: string;
+  recipientId: string;
+  tenantId: string;
+}
+
+export async function insertDestinations(
+  db: Queryable,
+  n: number,
+  opts: { frequencyMinutes?: number | null; enabled?: boolean; status?: string; bucket?: string; endpoint?: string } = {},
+): Promise<FixtureDestination[]> {
+  const out: FixtureDestination[] = [];
+  for (let i = 0; i < n; i++) out.push({ id: newId('dst'), recipientId: newId('rcp'), tenantId: `tenant_${newId('rcp')}` });
+  await db.query(
+    `INSERT INTO recipients (id, name, tenant_id) SELECT r, 'Recipient ' || r, t FROM unnest($1::text[], $2::text[]) AS x(r, t)`,
+    [out.map((d) => d.recipientId), out.map((d) => d.tenantId)],
+  );
+  await db.query(
+    `INSERT INTO destinations (id, recipient_id, name, audience, bucket, region, auth_kind, access_key_id, secret_access_key,
+                               endpoint, force_path_style, frequency_minutes, enabled, status)
+     SELECT d, r, 'bucket of ' || r, 'aud-' || d, $3, 'us-east-1', 'access_key', 'AKIDTEST', '\\x00'::bytea,
+            $4, true, $5, $6, $7
+       FROM unnest($1::text[], $2::text[]) AS x(d, r)`,
+    [
+      out.map((d) => d.id),
+      out.map((d) => d.recipientId),
+      opts.bucket ?? 'test-bucket',
+      opts.endpoint ?? 'http://127.0.0.1:1',
+      opts.frequencyMinutes === undefined ? 15 : opts.frequencyMinutes,
+      opts.enabled ?? true,
+      opts.status ?? 'active',
+    ],
+  );
+  return out;
+}
