@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
+import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { SluiceError } from '../../src/errors.js';
 import type { IdentitySource } from '../../src/identity/types.js';
@@ -72,6 +73,7 @@ describe('S3 object writer', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
+    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -171,6 +173,17 @@ describe('S3 object writer', () => {
     await assert.rejects(w.write('exports/exists.bin', Readable.from([Buffer.from('x')])), (e: unknown) => e instanceof SluiceError && e.code === 'object_exists');
     w.close();
     assert.equal(proxy.requests.length, 1);
+  });
+
+  it('says when a 412 follows a lost answer, since its own earlier attempt may have created the object', async () => {
+    proxy.rule({ method: 'PUT', times: 1, action: { reset: true } });
+    proxy.rule({ method: 'PUT', action: s3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold') });
+    const w = writer();
+    await assert.rejects(
+      w.write('exports/ambiguous.bin', Readable.from([Buffer.from('x')])),
+      (e: unknown) => e instanceof SluiceError && e.code === 'object_exists' && /earlier attempt/.test(e.message),
+    );
+    w.close();
   });
 
   it('aborts a failed multipart upload and leaves no object; a denied abort is logged once', async () => {
