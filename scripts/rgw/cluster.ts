@@ -112,9 +112,9 @@ export async function installRgw(log: (line: string) => void = () => {}): Promis
   return true;
 }
 
-function cephConf(dir: string, monAddr: string, rgwPort: number, plainPort: number, memstoreBytes: number): string {
+function cephConf(dir: string, fsid: string, monAddr: string, rgwPort: number, plainPort: number, memstoreBytes: number): string {
   return `[global]
-fsid = ${randomUUID()}
+fsid = ${fsid}
 mon host = ${monAddr}
 public addr = 127.0.0.1
 # No cephx: the cluster is private to one test run on loopback.
@@ -214,7 +214,7 @@ async function waitFor(what: string, ready: () => Promise<boolean>, daemons: Dae
     if (await ready()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; logs in ${dir}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 async function httpUp(endpoint: string): Promise<boolean> {
@@ -332,9 +332,9 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
     const [monPort, rgwPort, plainPort] = [await freePort(), await freePort(), await freePort()];
     const monAddr = `[v2:127.0.0.1:${monPort}]`;
     const conf = path.join(dir, 'ceph.conf');
-    await fsp.writeFile(conf, cephConf(dir, monAddr, rgwPort, plainPort, opts.memstoreBytes ?? 1024 ** 3));
+    const fsid = randomUUID();
+    await fsp.writeFile(conf, cephConf(dir, fsid, monAddr, rgwPort, plainPort, opts.memstoreBytes ?? 1024 ** 3));
     const c = ['-c', conf];
-    const fsid = (await fsp.readFile(conf, 'utf8')).match(/fsid = (\S+)/)![1]!;
 
     await run('ceph-authtool', ['--create-keyring', path.join(dir, 'keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
     await run('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', monAddr, path.join(dir, 'monmap')]);
@@ -388,8 +388,11 @@ export async function startRgw(opts: StartOptions = {}): Promise<RgwCluster> {
     log(`ready in ${info.startupMs} ms`);
     return { ...info, stop };
   } catch (err) {
+    // The folder goes with the cluster, so the daemons' last log lines travel in the error.
+    const logs: string[] = [];
+    for (const d of daemons) logs.push(`--- ${d.name}.log\n${await tail(path.join(dir, `${d.name}.log`), 8)}`);
     await stop();
-    throw err;
+    throw new Error(`${(err as Error).message}\n${logs.join('\n')}`, { cause: err });
   }
 }
 

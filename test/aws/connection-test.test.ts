@@ -10,7 +10,7 @@ import { runConnectionTest, type ConnectionTestResult } from '../../src/destinat
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { silentLogger } from '../../src/log.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
-import { provisionDestination, type ProvisionedDestination } from './destination.js';
+import { provisionDestination, provisionStoredDestination, type ProvisionedDestination } from './destination.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
 
 let rgw: TestRgw;
@@ -18,7 +18,8 @@ let issuer: ServedIssuer;
 let dest: ProvisionedDestination;
 before(async () => {
   [rgw, issuer] = await Promise.all([useRgw(), serveIssuer()]);
-  dest = await provisionDestination(rgw, issuer, 'conntest');
+  // The role is made from `sluice policy` output for the saved destination.
+  dest = await provisionStoredDestination(rgw, issuer, 'conntest', 'acme');
 });
 after(async () => {
   await Promise.all([rgw?.close(), issuer?.close()]);

@@ -4,6 +4,9 @@
  * as client id, and a role whose trust policy and permissions policy are Sluice's output unchanged.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { loadS3Config } from '../../src/control/destinations.js';
 import { destinationPolicies, type DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { newAudience, probeAudience } from '../../src/identity/audience.js';
@@ -85,4 +88,62 @@ export async function provisionDestination(rgw: TestRgw, issuer: ServedIssuer, h
     requestChecksums: false,
   };
   return { bucket, roleArn, policies, config, otherAudience };
+}
+
+/**
+ * The setup end to end as an operator and a recipient do it: the destination is saved in the control
+ * store first (its role ARN names the role the recipient is about to create), `sluice policy <id>`
+ * prints the two documents, and the role is created from that output verbatim. The CLI's output is
+ * also checked against the generator, so the other destinations of the suite (made with the generator
+ * directly, without a CLI process each) get the same documents.
+ */
+export async function provisionStoredDestination(rgw: TestRgw, issuer: ServedIssuer, hint: string, tenantId: string): Promise<ProvisionedDestination> {
+  const identity = await issuer.identity.describe();
+  const bucket = await rgw.createBucket(hint);
+  await providerFor(rgw, issuer, destinationPolicies({ bucket, prefix: '', audience: null, accountId: '', identity }));
+  const audience = takeAudience(issuer);
+  const otherAudience = takeAudience(issuer);
+  const roleName = `${hint}-role-${randomBytes(4).toString('hex')}`;
+  const roleArn = `arn:aws:iam:::role/${roleName}`;
+  const recipientId = newId('rcp');
+  const id = newId('dst');
+  const control = issuer.db.pool;
+  await control.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [recipientId, `Tenant ${tenantId}`, tenantId]);
+  await control.query(
+    `INSERT INTO destinations (id, recipient_id, name, audience, bucket, region, prefix, auth_kind, role_arn, account_id,
+       endpoint, force_path_style, conditional_writes, request_checksums, format, compression, enabled, status)
+     VALUES ($1, $2, $3, $4, $5, $6, '', 'role', $7, '', $8, true, true, false, 'parquet', 'snappy', true, 'active')`,
+    [id, recipientId, hint, audience, bucket, rgw.region, roleArn, rgw.endpoint],
+  );
+
+  const policies = await sluicePolicy(issuer, id);
+  assert.deepEqual(policies, destinationPolicies({ bucket, prefix: '', audience, accountId: '', identity }), '`sluice policy` prints what the generator makes');
+  assert.deepEqual(policies.permissionsPolicy, seedPermissionsPolicy(bucket), "Sluice's permissions policy is the seed's, exactly");
+  await rgw.createRole(policies.trustPolicy, policies.permissionsPolicy, hint, roleName);
+  const config = await loadS3Config(control, issuer.secrets, id);
+  return { bucket, roleArn, policies, config, otherAudience };
+}
+
+/** `sluice policy <destination-id>`, as a child process against the issuer's control store. */
+async function sluicePolicy(issuer: ServedIssuer, destinationId: string): Promise<DestinationPolicies> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'policy', destinationId], {
+    env: {
+      ...process.env,
+      DATABASE_URL: issuer.db.url,
+      SLUICE_SECRET_KEY: issuer.secretKey,
+      SLUICE_IDENTITY: 'oidc',
+      SLUICE_PUBLIC_URL: issuer.issuer,
+      SLUICE_OIDC_SUBJECT: issuer.subject,
+      SLUICE_LOG_LEVEL: 'warn',
+      SLUICE_LOG_FORMAT: 'json',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, `sluice policy failed: ${stderr}`);
+  return JSON.parse(stdout) as DestinationPolicies;
 }

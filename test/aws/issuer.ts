@@ -19,6 +19,9 @@ export interface ServedIssuer {
   /** A migrated control store holding the issuer's keys; usable for everything else too. */
   db: TestDatabase;
   secrets: SecretBox;
+  /** SLUICE_SECRET_KEY (base64) of `secrets`, for a `sluice` CLI run against `db`. */
+  secretKey: string;
+  subject: string;
   close(): Promise<void>;
 }
 
@@ -27,7 +30,8 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const config = loadConfig({ SLUICE_IDENTITY: 'oidc', SLUICE_PUBLIC_URL: issuer, SLUICE_OIDC_SUBJECT: subject });
-  const secrets = new SecretBox(crypto.randomBytes(32));
+  const key = crypto.randomBytes(32);
+  const secrets = new SecretBox(key);
   const identity = await createOidcIdentity(config, { pool: db.pool, secrets, log: silentLogger });
   const app = fastify();
   await app.register(oidcRoutes, { identity });
@@ -37,6 +41,8 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
     issuer,
     db,
     secrets,
+    secretKey: key.toString('base64'),
+    subject,
     async close() {
       await app.close();
       await db.drop();

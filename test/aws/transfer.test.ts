@@ -19,7 +19,7 @@ import { parsePublicKeys, verifyBucket } from '../../src/transfer/verify.js';
 import type { ModelDefinition } from '../../src/transfer/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
-import { provisionDestination, type ProvisionedDestination } from './destination.js';
+import { provisionStoredDestination, type ProvisionedDestination } from './destination.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
 
 let rgw: TestRgw;
@@ -33,7 +33,8 @@ const orders: ModelDefinition = { name: 'orders', source: { table: 'orders' }, p
 
 before(async () => {
   [rgw, issuer, sourceDb] = await Promise.all([useRgw(), serveIssuer(), freshDatabase({ migrate: false, prefix: 'sluice_source' })]);
-  dest = await provisionDestination(rgw, issuer, 'transfer');
+  // Saved in the control store as the API saves it (role auth, the RGW endpoint, Parquet), role made from `sluice policy`.
+  dest = await provisionStoredDestination(rgw, issuer, 'transfer', 't1');
   sql = new pg.Pool({ connectionString: sourceDb.url, max: 2 });
   await sql.query(`
     CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, amount numeric(12,2), note text);
@@ -42,16 +43,7 @@ before(async () => {
   `);
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
 
-  // The destination as the API stores it: role auth, the RGW endpoint, an account-less role ARN.
   const control = issuer.db.pool;
-  const recipientId = dest.config.recipientId;
-  await control.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [recipientId, 'Tenant one', 't1']);
-  await control.query(
-    `INSERT INTO destinations (id, recipient_id, name, audience, bucket, region, prefix, auth_kind, role_arn, account_id,
-       endpoint, force_path_style, conditional_writes, request_checksums, format, compression, enabled, status)
-     VALUES ($1, $2, 'rgw', $3, $4, $5, 'exports', 'role', $6, '', $7, true, true, false, 'parquet', 'snappy', true, 'active')`,
-    [dest.config.id, recipientId, dest.config.audience, dest.bucket, dest.config.region, dest.roleArn, rgw.endpoint],
-  );
   const secrets = issuer.secrets;
   deps = {
     pool: control,
@@ -70,7 +62,7 @@ after(async () => {
 
 async function verify() {
   const publicKeys = parsePublicKeys(JSON.stringify({ keys: await publicSigningKeys(issuer.db.pool) }));
-  return verifyBucket({ client: rgw.admin, bucket: dest.bucket, prefix: 'exports', publicKeys });
+  return verifyBucket({ client: rgw.admin, bucket: dest.bucket, prefix: '', publicKeys });
 }
 
 test('a full refresh and then an incremental transfer succeed with only PutObject + DeleteObject', async () => {
@@ -88,8 +80,8 @@ test('a full refresh and then an incremental transfer succeed with only PutObjec
   assert.equal(inc.status, 'succeeded', JSON.stringify(inc.models));
   assert.equal(inc.models[0]!.rows, 32, '30 new rows of t1 and 2 updated ones');
 
-  const keys = await rgw.list(dest.bucket, 'exports/');
-  assert.equal(keys.filter((k) => k.includes('/_manifests/orders/')).length, 2);
+  const keys = await rgw.list(dest.bucket);
+  assert.equal(keys.filter((k) => k.startsWith('_manifests/orders/')).length, 2);
   assert.ok(keys.every((k) => k.endsWith('.parquet') || k.endsWith('.json')), keys.join('\n'));
 
   const report = await verify();

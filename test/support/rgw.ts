@@ -61,7 +61,7 @@ export interface TestRgw {
   /** Registers `issuer` as an IAM OIDC provider whose client ids are `audiences`; returns its ARN. */
   createOidcProvider(issuer: string, audiences: string[], thumbprint?: string): Promise<string>;
   /** A role trusting `trustPolicy`, with `permissions` as its only (inline) policy; returns its ARN. */
-  createRole(trustPolicy: PolicyDocument, permissions: PolicyDocument, hint?: string): Promise<string>;
+  createRole(trustPolicy: PolicyDocument, permissions: PolicyDocument, hint?: string, exactName?: string): Promise<string>;
   get(bucket: string, key: string): Promise<Buffer>;
   list(bucket: string, prefix?: string): Promise<string[]>;
   /** Deletes the roles and providers this handle created; stops the cluster if this handle started it. */
@@ -139,8 +139,8 @@ export async function useRgw(): Promise<TestRgw> {
       providers.push(arn);
       return arn;
     },
-    async createRole(trustPolicy, permissions, hint = 'sluice-writer') {
-      const RoleName = unique(hint);
+    async createRole(trustPolicy, permissions, hint = 'sluice-writer', exactName?: string) {
+      const RoleName = exactName ?? unique(hint);
       const r = await iam.send(new CreateRoleCommand({ RoleName, AssumeRolePolicyDocument: JSON.stringify(trustPolicy) }));
       roles.push(RoleName);
       await iam.send(new PutRolePolicyCommand({ RoleName, PolicyName: 'sluice-seed', PolicyDocument: JSON.stringify(permissions) }));
