@@ -27,7 +27,7 @@ function arg(name: string): string | undefined {
 
 const ROWS = Number(arg('rows') ?? 5_000_000);
 const SCOPES = (arg('only') ? [arg('only')] : ['tenant', 'table']) as Array<'tenant' | 'table'>;
-const FORMATS = (arg('formats') ?? 'parquet:snappy,parquet:snappy:fifo,parquet:zstd,csv:zstd,csv:gzip,csv:none,jsonl:gzip,jsonl:zstd')
+const FORMATS = (arg('formats') ?? 'parquet:snappy,parquet:snappy:file,parquet:zstd,csv:zstd,csv:gzip,csv:none,jsonl:gzip,jsonl:zstd')
   .split(',')
   .map((s) => s.split(':') as [Format, Compression, string?]);
 const MAX_ROWS_PER_FILE = Number(arg('max-rows-per-file') ?? 1_000_000);
@@ -118,7 +118,7 @@ for (const scope of SCOPES) {
   log(`${scope} COPY csv: ${(csv.rows / csv.seconds / 1000).toFixed(0)} k rows/s`);
   lines.push({ scope, name: 'COPY text (baseline)', r: text }, { scope, name: 'COPY csv (baseline)', r: csv });
   for (const [format, compression, feed] of FORMATS) {
-    // `parquet:snappy:fifo` measures the FIFO feed instead of the default temporary file.
+    // `parquet:snappy:file` measures the temporary-file feed instead of the default FIFO.
     const r = await runChild({ ...base, mode: 'encode', format, compression }, feed ? { SLUICE_PARQUET_FEED: feed } : {});
     // Targets (DESIGN.md "Speed"): Parquet vs COPY text, CSV vs COPY csv.
     const baseline = format === 'parquet' ? text : csv;

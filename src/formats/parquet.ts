@@ -34,6 +34,8 @@ export const MAX_ROW_BYTES = 2 * 1024 * 1024;
  * capped to keep a pipeline's peak RSS under 300 MB at any table size.
  */
 export const PARQUET_MAX_ROWS_PER_FILE = 200_000;
+/** …and at most this much CSV input per Parquet file, so wide rows are bounded the same way. */
+export const PARQUET_MAX_CSV_BYTES_PER_FILE = 40 * 1024 * 1024;
 
 const SCALAR: Record<string, string> = {
   int16: 'SMALLINT',
@@ -119,9 +121,9 @@ const STAT_EVERY = 4 * 1024 * 1024;
  * converts it (less CPU in total; no overlap within a part). Chosen by measurement (README, Benchmarks).
  */
 export type ParquetFeed = 'fifo' | 'file';
-// Default `file`: on the shared 2-core bench machine it did the whole table at 0.29× COPY text against
-// 0.18× through the FIFO (same run); the FIFO may win where cores are idle.
-export const PARQUET_FEED: ParquetFeed = process.env.SLUICE_PARQUET_FEED === 'fifo' ? 'fifo' : 'file';
+// Default `fifo`: with a core to spare it did the whole table end to end at 0.43× COPY text against
+// 0.32× for the file feed (same run); on a saturated machine the file feed's lower CPU won (0.29× vs 0.18×).
+export const PARQUET_FEED: ParquetFeed = process.env.SLUICE_PARQUET_FEED === 'file' ? 'file' : 'fifo';
 
 /** Hands a finished Parquet file to the consumer; the file is deleted once its body closes. */
 function emitParquet(out: string, index: number, rows: number, emit: (f: EncodedFile) => void): Promise<unknown> {
@@ -201,7 +203,8 @@ function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Prom
           outBytes = await fsp.stat(out).then((s) => s.size, () => outBytes);
         }
       },
-      bytes: () => outBytes,
+      // Past the CSV cap, report "full" so the splitter ends the file at the next row end.
+      bytes: () => (inBytes >= PARQUET_MAX_CSV_BYTES_PER_FILE ? Number.POSITIVE_INFINITY : outBytes),
       async finish(rows) {
         try {
           await new Promise<void>((resolve, reject) => writer.end((err?: Error | null) => (err ? reject(failed ?? err) : resolve())));
