@@ -3,7 +3,8 @@
  * Prints one JSON line: rows, bytes, seconds, peak RSS (MB), CPU seconds.
  *
  *   copy-text | copy-csv   the baseline: `COPY (SELECT …) TO STDOUT` into a null sink
- *   encode                 Sluice's reader + encoder, files drained into a null sink (or S3 when given)
+ *   encode                 Sluice's reader + encoder; files drained into a null sink, or uploaded with
+ *                          the S3 destination's object writer to a local s3rver (`s3`)
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +14,11 @@ import { describeQuery, describeTable } from '../src/sources/postgres/catalog.js
 import { openModelRead } from '../src/sources/postgres/reader.js';
 import { createPostgresSource } from '../src/sources/postgres/source.js';
 import type { Compression, Format, ModelDefinition } from '../src/transfer/types.js';
+import { createObjectWriter } from '../src/destinations/s3/object-writer.js';
+import type { ObjectWriter } from '../src/destinations/s3/types.js';
+import type { IdentitySource } from '../src/identity/types.js';
+import { silentLogger } from '../src/log.js';
+import { BENCH_BUCKET, BIG_TENANT, COLUMNS, tableSql } from './common.js';
 
 export interface PipelineJob {
   url: string;
@@ -22,6 +28,10 @@ export interface PipelineJob {
   compression?: Compression;
   maxRowsPerFile: number;
   maxBytesPerFile: number;
+  /** Source table (one per row count, so runs at several sizes can coexist). */
+  table: string;
+  /** S3 endpoint (a local s3rver) to upload files to, instead of a null sink. */
+  s3?: string;
 }
 
 export interface PipelineResult {
@@ -33,10 +43,6 @@ export interface PipelineResult {
   cpuSeconds: number;
 }
 
-export const BIG_TENANT = '1';
-export const COLUMNS = ['id', 'tenant_id', 'quantity', 'amount', 'product', 'created_at', 'updated_at', 'attributes', 'note'];
-/** The whole table as one model: every row carries the same pseudo-tenant. */
-export const TABLE_SQL = `SELECT ${COLUMNS.join(', ')}, 0 AS all_rows FROM purchases`;
 
 function nullSink(onBytes: (n: number) => void): Writable {
   return new Writable({
@@ -55,7 +61,7 @@ async function copyBaseline(job: PipelineJob): Promise<{ rows: number; bytes: nu
     await client.query("SET TimeZone = 'UTC'");
     const where = job.scope === 'tenant' ? `WHERE tenant_id = ${BIG_TENANT}` : '';
     const format = job.mode === 'copy-csv' ? 'csv' : 'text';
-    const stream = client.query(copyTo(`COPY (SELECT ${COLUMNS.join(', ')} FROM purchases ${where} ORDER BY updated_at, id) TO STDOUT WITH (FORMAT ${format})`));
+    const stream = client.query(copyTo(`COPY (SELECT ${COLUMNS.join(', ')} FROM ${job.table} ${where} ORDER BY updated_at, id) TO STDOUT WITH (FORMAT ${format})`));
     let bytes = 0;
     await pipeline(stream, nullSink((n) => (bytes += n)));
     return { rows: stream.rowCount, bytes, files: 1 };
@@ -64,18 +70,44 @@ async function copyBaseline(job: PipelineJob): Promise<{ rows: number; bytes: nu
   }
 }
 
+/** The S3 destination's object writer against a local s3rver (access keys: no identity involved). */
+function s3Writer(endpoint: string): ObjectWriter {
+  const identity: IdentitySource = {
+    kind: 'oidc',
+    describe: () => Promise.reject(new Error('the bench destination uses access keys')),
+    token: () => Promise.reject(new Error('the bench destination uses access keys')),
+  };
+  return createObjectWriter(
+    {
+      id: 'dst_bench',
+      recipientId: 'rcp_bench',
+      audience: 'bench',
+      bucket: BENCH_BUCKET,
+      region: 'us-east-1',
+      prefix: '',
+      auth: { kind: 'access_key', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      endpoint,
+      forcePathStyle: true,
+      conditionalWrites: false,
+      // s3rver stores aws-chunked bodies corrupted: no streaming checksums against it.
+      requestChecksums: false,
+    },
+    { identity, log: silentLogger },
+  );
+}
+
 async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; files: number }> {
   const source = createPostgresSource(job.url, { maxConcurrentQueries: 1, statementTimeoutMs: 0 });
   try {
     let model: ModelDefinition;
     let columns;
     if (job.scope === 'tenant') {
-      model = { name: 'purchases', source: { table: 'purchases' }, primaryKey: ['id'], cursor: 'updated_at', tenant: 'tenant_id', lookback: 0 };
-      columns = (await describeTable(source.pool, 'purchases'))!.columns;
+      model = { name: 'purchases', source: { table: job.table }, primaryKey: ['id'], cursor: 'updated_at', tenant: 'tenant_id', lookback: 0 };
+      columns = (await describeTable(source.pool, job.table))!.columns;
     } else {
-      model = { name: 'purchases', source: { sql: TABLE_SQL }, columns: COLUMNS, primaryKey: ['id'], cursor: 'updated_at', tenant: 'all_rows', lookback: 0 };
+      model = { name: 'purchases', source: { sql: tableSql(job.table) }, columns: COLUMNS, primaryKey: ['id'], cursor: 'updated_at', tenant: 'all_rows', lookback: 0 };
       const client = await source.pool.connect();
-      columns = (await describeQuery(client, TABLE_SQL)).columns;
+      columns = (await describeQuery(client, tableSql(job.table))).columns;
       client.release();
     }
     const read = await openModelRead(source, {
@@ -89,6 +121,7 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
     let rows = 0;
     let bytes = 0;
     let files = 0;
+    const writer = job.s3 ? s3Writer(job.s3) : null;
     try {
       for await (const f of read.encode(undefined, {
         format: job.format!,
@@ -96,7 +129,12 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
         maxRowsPerFile: job.maxRowsPerFile,
         maxBytesPerFile: job.maxBytesPerFile,
       })) {
-        await pipeline(f.body, nullSink((n) => (bytes += n)));
+        if (writer) {
+          const written = await writer.write(`bench/${job.scope}/part-${String(f.index).padStart(5, '0')}.${f.extension}`, f.body, { contentType: f.contentType });
+          bytes += written.bytes;
+        } else {
+          await pipeline(f.body, nullSink((n) => (bytes += n)));
+        }
         rows += (await f.done).rows;
         files++;
       }

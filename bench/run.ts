@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rows 5000000] [--only tenant|table] [--formats parquet:snappy,csv:zstd,…]`
+ * `npm run bench [-- --rows 5000000] [--only tenant|table] [--formats parquet:snappy,csv:zstd,…] [--sink null|s3]`
  *
  * Generates a purchases-like table (bigint, int, numeric(12,2), text, two timestamptz, jsonb, a
  * nullable text; 200 tenants, skewed: tenant 1 holds ~17 %) in its own database `sluice_bench` on
@@ -8,12 +8,16 @@
  * for one large tenant and for the whole table in each format. Each pipeline runs in a child process,
  * one at a time, so peak RSS is per pipeline. Prints rows/s, MB/s, peak RSS, CPU and the ratio to the
  * baseline, and the machine's load (uptime) — figures are only comparable within one run.
+ * `--sink s3` uploads every file through the S3 destination's object writer to a local s3rver
+ * (end to end); the default null sink measures reading + encoding alone.
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import pg from 'pg';
 import { ensureDatabase } from '../src/control/db.js';
 import type { Compression, Format } from '../src/transfer/types.js';
+import { startS3 } from '../test/support/s3.js';
+import { BENCH_BUCKET } from './common.js';
 import type { PipelineJob, PipelineResult } from './pipeline.js';
 
 function arg(name: string): string | undefined {
@@ -23,11 +27,13 @@ function arg(name: string): string | undefined {
 
 const ROWS = Number(arg('rows') ?? 5_000_000);
 const SCOPES = (arg('only') ? [arg('only')] : ['tenant', 'table']) as Array<'tenant' | 'table'>;
-const FORMATS = (arg('formats') ?? 'parquet:snappy,parquet:zstd,csv:zstd,csv:gzip,csv:none,jsonl:gzip,jsonl:zstd')
+const FORMATS = (arg('formats') ?? 'parquet:snappy,parquet:snappy:file,parquet:zstd,csv:zstd,csv:gzip,csv:none,jsonl:gzip,jsonl:zstd')
   .split(',')
-  .map((s) => s.split(':') as [Format, Compression]);
+  .map((s) => s.split(':') as [Format, Compression, string?]);
 const MAX_ROWS_PER_FILE = Number(arg('max-rows-per-file') ?? 1_000_000);
 const MAX_BYTES_PER_FILE = 1024 * 1024 * 1024;
+const SINK = arg('sink') ?? 'null';
+const TABLE = `purchases_${ROWS}`;
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
@@ -37,16 +43,16 @@ async function prepare(url: string): Promise<void> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
-    const exists = (await db.query(`SELECT to_regclass('purchases') AS r`)).rows[0].r !== null;
-    const have = exists ? Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM purchases')).rows[0]!.n) : -1;
+    const exists = (await db.query(`SELECT to_regclass('${TABLE}') AS r`)).rows[0].r !== null;
+    const have = exists ? Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${TABLE}`)).rows[0]!.n) : -1;
     if (have === ROWS) {
-      log(`reusing purchases (${ROWS.toLocaleString()} rows)`);
+      log(`reusing ${TABLE} (${ROWS.toLocaleString()} rows)`);
       return;
     }
     log(`generating ${ROWS.toLocaleString()} rows …`);
-    await db.query('DROP TABLE IF EXISTS purchases');
+    await db.query(`DROP TABLE IF EXISTS ${TABLE}`);
     // UNLOGGED: the bench measures reading; WAL for 5–50 M generated rows is only a cost.
-    await db.query(`CREATE UNLOGGED TABLE purchases (
+    await db.query(`CREATE UNLOGGED TABLE ${TABLE} (
       id bigint NOT NULL, tenant_id integer NOT NULL, quantity integer NOT NULL, amount numeric(12,2) NOT NULL,
       product text NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
       attributes jsonb NOT NULL, note text)`);
@@ -54,7 +60,7 @@ async function prepare(url: string): Promise<void> {
     for (let start = 1; start <= ROWS; start += batch) {
       const end = Math.min(ROWS, start + batch - 1);
       await db.query(
-        `INSERT INTO purchases
+        `INSERT INTO ${TABLE}
          SELECT g, 1 + floor(200 * power(random(), 3))::int, 1 + (g % 20), round((random() * 2000)::numeric, 2),
                 'product-' || (g % 5000) || ' ' || (ARRAY['small', 'medium', 'large, boxed', 'gift "deluxe"'])[1 + g % 4],
                 c, c + random() * interval '30 days',
@@ -65,19 +71,22 @@ async function prepare(url: string): Promise<void> {
       );
       log(`  ${end.toLocaleString()} rows`);
     }
-    await db.query('ALTER TABLE purchases ADD PRIMARY KEY (id)');
-    await db.query('CREATE INDEX purchases_tenant_cursor ON purchases (tenant_id, updated_at, id)');
-    await db.query('CREATE INDEX purchases_cursor ON purchases (updated_at, id)');
-    await db.query('VACUUM ANALYZE purchases');
+    await db.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (id)`);
+    await db.query(`CREATE INDEX ON ${TABLE} (tenant_id, updated_at, id)`);
+    await db.query(`CREATE INDEX ON ${TABLE} (updated_at, id)`);
+    await db.query(`VACUUM ANALYZE ${TABLE}`);
     log('generated');
   } finally {
     await db.end();
   }
 }
 
-function runChild(job: PipelineJob): Promise<PipelineResult> {
+function runChild(job: PipelineJob, env: Record<string, string> = {}): Promise<PipelineResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/pipeline.ts', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/pipeline.ts', JSON.stringify(job)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', reject);
@@ -97,27 +106,30 @@ interface Line {
 }
 
 const url = await ensureDatabase(serverUrl, 'sluice_bench');
-console.log(`Sluice bench: ${ROWS.toLocaleString()} rows, ${os.cpus().length} CPUs, node ${process.version}`);
+const s3 = SINK === 's3' ? await startS3([BENCH_BUCKET]) : undefined;
+console.log(`Sluice bench: ${ROWS.toLocaleString()} rows, sink ${SINK}, ${os.cpus().length} CPUs, node ${process.version}`);
 await prepare(url);
 const lines: Line[] = [];
 for (const scope of SCOPES) {
-  const base = { url, scope, maxRowsPerFile: MAX_ROWS_PER_FILE, maxBytesPerFile: MAX_BYTES_PER_FILE };
+  const base = { url, scope, table: TABLE, ...(s3 ? { s3: s3.endpoint } : {}), maxRowsPerFile: MAX_ROWS_PER_FILE, maxBytesPerFile: MAX_BYTES_PER_FILE };
   const text = await runChild({ ...base, mode: 'copy-text' });
   log(`${scope} COPY text: ${(text.rows / text.seconds / 1000).toFixed(0)} k rows/s`);
   const csv = await runChild({ ...base, mode: 'copy-csv' });
   log(`${scope} COPY csv: ${(csv.rows / csv.seconds / 1000).toFixed(0)} k rows/s`);
   lines.push({ scope, name: 'COPY text (baseline)', r: text }, { scope, name: 'COPY csv (baseline)', r: csv });
-  for (const [format, compression] of FORMATS) {
-    const r = await runChild({ ...base, mode: 'encode', format, compression });
+  for (const [format, compression, feed] of FORMATS) {
+    // `parquet:snappy:file` measures the temporary-file feed instead of the default FIFO.
+    const r = await runChild({ ...base, mode: 'encode', format, compression }, feed ? { SLUICE_PARQUET_FEED: feed } : {});
     // Targets (DESIGN.md "Speed"): Parquet vs COPY text, CSV vs COPY csv.
     const baseline = format === 'parquet' ? text : csv;
     const ratio = r.rows / r.seconds / (baseline.rows / baseline.seconds);
     const target = format === 'parquet' ? 0.5 : format === 'csv' && compression === 'zstd' ? 0.8 : format === 'csv' && compression === 'gzip' ? 0.6 : undefined;
-    lines.push({ scope, name: `${format} ${compression}`, r, ratio, ...(target !== undefined ? { target } : {}) });
-    log(`${scope} ${format} ${compression}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
+    lines.push({ scope, name: `${format} ${compression}${feed ? ` (${feed} feed)` : ''}`, r, ratio, ...(target !== undefined ? { target } : {}) });
+    log(`${scope} ${format} ${compression}${feed ? ` ${feed}` : ''}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
   }
 }
 
+await s3?.close();
 console.log(`\nload average at the end: ${load()} (2 cores shared with other work: absolute figures vary, ratios are within one run)\n`);
 console.log('| scope | pipeline | rows | k rows/s | MB/s out | peak RSS MB | CPU s | × baseline | target |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');

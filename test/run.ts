@@ -10,8 +10,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { installRgw, startRgw, type RgwCluster } from '../scripts/rgw/cluster.js';
 import { startEmbeddedPostgres } from '../src/control/embedded.js';
 import { createLogger } from '../src/log.js';
+import { RGW_ENV } from './support/rgw.js';
 
 const args = process.argv.slice(2);
 const suiteIdx = args.indexOf('--suite');
@@ -42,11 +44,46 @@ if (!serverUrl) {
   stop = cluster.stop;
 }
 
+// The AWS suite shares one Ceph RGW cluster (installed when missing) across its files.
+let rgw: RgwCluster | undefined;
+const rgwEnv: Record<string, string> = {};
+if (suite === 'aws') {
+  // The SDK's notice that future versions need Node 22 would repeat in every test file.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  try {
+    await installRgw((line) => console.error(`rgw: ${line}`));
+    rgw = await startRgw({ parent: path.resolve('.tmp'), log: (line) => console.error(`rgw: ${line}`) });
+  } catch (err) {
+    console.error(`rgw: could not start Ceph RGW: ${(err as Error).message}`);
+    await stop?.();
+    process.exit(1);
+  }
+  Object.assign(rgwEnv, {
+    [RGW_ENV.endpoint]: rgw.endpoint,
+    [RGW_ENV.plainEndpoint]: rgw.plainEndpoint,
+    [RGW_ENV.accessKeyId]: rgw.accessKeyId,
+    [RGW_ENV.secretAccessKey]: rgw.secretAccessKey,
+    [RGW_ENV.adminUser]: rgw.adminUser,
+  });
+}
+const cleanup = async () => {
+  await rgw?.stop();
+  await stop?.();
+};
+
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { stdio: 'inherit', env: { ...process.env, SLUICE_TEST_DATABASE_URL: serverUrl, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' } },
+  {
+    stdio: 'inherit',
+    env: { ...process.env, ...rgwEnv, SLUICE_TEST_DATABASE_URL: serverUrl, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' },
+  },
 );
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    child.kill(sig);
+  });
+}
 const code: number = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
-await stop?.();
+await cleanup();
 process.exit(code);

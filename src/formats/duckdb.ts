@@ -1,20 +1,19 @@
 /**
- * One DuckDB instance per process, created on first use, with a memory cap and thread count that
- * keep a Parquet encode inside Sluice's memory budget (peak RSS ≤ 300 MB per pipeline, measured in
- * the bench). DuckDB runs on its own native threads, so encoding overlaps with JavaScript work.
+ * DuckDB instances for Parquet encoding, with a memory cap and thread count that keep a pipeline
+ * inside Sluice's memory budget (peak RSS ≤ 300 MB, measured in the bench). DuckDB runs on its own
+ * native threads, so encoding overlaps with JavaScript work.
  */
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 
-export const DUCKDB_MEMORY_LIMIT = process.env.SLUICE_DUCKDB_MEMORY_LIMIT ?? '96MB';
+export const DUCKDB_MEMORY_LIMIT = process.env.SLUICE_DUCKDB_MEMORY_LIMIT ?? '128MB';
 // One thread: on a busy 2-core machine a second DuckDB thread cost ~25 % more CPU per row (bench, README).
 export const DUCKDB_THREADS = process.env.SLUICE_DUCKDB_THREADS ?? '1';
 
-let instance: Promise<DuckDBInstance> | undefined;
-
-export function duckdb(): Promise<DuckDBInstance> {
-  instance ??= DuckDBInstance.create(':memory:', {
+/** A new in-memory DuckDB with Sluice's limits; close it with `closeSync()` when done. */
+export function openDuckDB(): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', {
     memory_limit: DUCKDB_MEMORY_LIMIT,
     threads: DUCKDB_THREADS,
     temp_directory: path.join(os.tmpdir(), 'sluice-duckdb-spill'),
@@ -22,7 +21,6 @@ export function duckdb(): Promise<DuckDBInstance> {
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
-  return instance;
 }
 
 /** A SQL string literal for DuckDB. */

@@ -16,6 +16,17 @@ export function newAudience(): string {
   return out;
 }
 
+/**
+ * The audience of the connection test's negative probe when Sluice is an OIDC issuer. IAM (and Ceph
+ * RGW) refuse a token whose `aud` is not a client id of the OIDC provider before the trust policy is
+ * even read, so a random audience is refused by a role that pins no audience at all and the probe
+ * would prove nothing. The recipient registers this one as a second client id; then only the trust
+ * policy's `aud` condition can refuse it. Sluice mints it for nothing else.
+ */
+export function probeAudience(audience: string): string {
+  return `probe-${audience}`;
+}
+
 export function isAudience(value: string): boolean {
   return /^sluice-[a-z2-7]{26}$/.test(value);
 }

@@ -6,6 +6,7 @@ import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import type { S3DestinationConfig } from '../destinations/s3/types.js';
 import { notFound, SluiceError } from '../errors.js';
+import { DEFAULT_COMPRESSION } from '../formats/index.js';
 import type { Compression, Format } from './types.js';
 
 export interface TransferDestination {
@@ -18,8 +19,6 @@ export interface TransferDestination {
 }
 
 export type LoadS3Config = (pool: Pool, secrets: SecretBox, destinationId: string) => Promise<S3DestinationConfig>;
-
-export const DEFAULT_COMPRESSION: Record<Format, Compression> = { parquet: 'snappy', csv: 'gzip', jsonl: 'gzip' };
 
 /** Reads the destination and its recipient; the S3 part comes from `loadS3Config` (control/destinations.ts). */
 export function destinationLoader(pool: Pool, secrets: SecretBox, loadS3Config: LoadS3Config) {

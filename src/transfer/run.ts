@@ -26,7 +26,7 @@ import { describeError, SluiceError, validationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TransferDestination } from './destination.js';
 import { dataKey, manifestKey, stampOf } from './keys.js';
-import { MANIFEST_VERSION, serialiseManifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type UnsignedManifest } from './manifest.js';
+import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type UnsignedManifest } from './manifest.js';
 import { activeSigningKey } from './signing-keys.js';
 import {
   closeInterruptedTransfers,
@@ -372,6 +372,19 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   let wm = await getWatermark(pool, row.destination_id, model.name);
   if (wm?.pending_manifest) {
     await rollForward(ctx, model.name, wm);
+    if (wm.pending_transfer_id === row.id) {
+      // A retry of this very transfer: its manifest for this model is now committed, and a second
+      // one would need the same key. The model is done; newer rows go with the next transfer.
+      const m = JSON.parse(wm.pending_manifest.toString('utf8')) as Manifest;
+      Object.assign(result, {
+        rows: m.total_rows,
+        bytes: m.total_bytes,
+        files: m.files.length,
+        manifestKey: wm.pending_manifest_key,
+        window: { from: m.window.from, to: m.window.to },
+      });
+      return;
+    }
     wm = await getWatermark(pool, row.destination_id, model.name);
   }
   if (await ctx.cancelled()) throw new Error('cancelled');

@@ -115,7 +115,7 @@ describe('policies through the API', () => {
     assert.deepEqual(p.permissionsPolicy.Statement[0].Action, ['s3:PutObject', 's3:DeleteObject']);
     assert.equal(p.permissionsPolicy.Statement[0].Resource, 'arn:aws:s3:::acme-lake/sluice/*');
     assert.deepEqual(p.permissionsPolicy.Statement[1].Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
-    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.test.example', clientIds: [d.audience] });
+    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.test.example', clientIds: [d.audience, `probe-${d.audience}`] });
   });
 
   it('gives policies for a bucket before a destination exists, and validates it', async () => {

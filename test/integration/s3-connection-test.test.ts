@@ -5,6 +5,7 @@ import { freePort } from '../../src/control/embedded.js';
 import { runConnectionTest, type ConnectionTestResult } from '../../src/destinations/s3/connection-test.js';
 import { createCredentialProvider } from '../../src/destinations/s3/credentials.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
+import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/identity/types.js';
 import { SluiceError } from '../../src/errors.js';
@@ -80,6 +81,7 @@ describe('connection test', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
+    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -272,6 +274,7 @@ describe('role credentials', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
+    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -291,6 +294,24 @@ describe('role credentials', () => {
     assert.equal(identity.minted.length, 2);
     assert.deepEqual(identity.minted, [AUDIENCE, AUDIENCE]);
     assert.equal(proxy.requests.length, 2);
+  });
+
+  it('are shared by every writer of a destination, and replaced when its configuration changes', async () => {
+    proxy.clearRules();
+    proxy.requests.length = 0;
+    proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE }) });
+    allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
+    const identity = testIdentity();
+    const config = roleConfig(proxy.url, { id: 'dst_shared' });
+    for (const n of [1, 2, 3]) {
+      const w = createObjectWriter(config, { identity, log: silentLogger });
+      await w.write(`acme/exports/shared-${n}.txt`, Readable.from([Buffer.from('x')]));
+      w.close();
+    }
+    assert.equal(identity.minted.length, 1, 'one role session for three transfers');
+    const changed = createObjectWriter({ ...config, requestChecksums: true }, { identity, log: silentLogger });
+    await changed.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
+    assert.equal(identity.minted.length, 2, 'a changed configuration gets a new client and session');
   });
 
   it('do not cache a failure', async () => {

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
+import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { SluiceError } from '../../src/errors.js';
 import type { IdentitySource } from '../../src/identity/types.js';
@@ -72,6 +73,7 @@ describe('S3 object writer', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
+    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -173,6 +175,17 @@ describe('S3 object writer', () => {
     assert.equal(proxy.requests.length, 1);
   });
 
+  it('says when a 412 follows a lost answer, since its own earlier attempt may have created the object', async () => {
+    proxy.rule({ method: 'PUT', times: 1, action: { reset: true } });
+    proxy.rule({ method: 'PUT', action: s3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold') });
+    const w = writer();
+    await assert.rejects(
+      w.write('exports/ambiguous.bin', Readable.from([Buffer.from('x')])),
+      (e: unknown) => e instanceof SluiceError && e.code === 'object_exists' && /earlier attempt/.test(e.message),
+    );
+    w.close();
+  });
+
   it('aborts a failed multipart upload and leaves no object; a denied abort is logged once', async () => {
     proxy.rule({ method: 'PUT', path: /partNumber=3&/, action: s3Error(403, 'AccessDenied', 'Access Denied') });
     proxy.rule({ method: 'DELETE', path: /uploadId=/, action: s3Error(403, 'AccessDenied', 'Access Denied') });
@@ -199,9 +212,9 @@ describe('S3 object writer', () => {
     const body = new PassThrough();
     const done = w.write('exports/cancelled.bin', body, { signal: controller.signal });
     body.write(Buffer.alloc(PART * 2 + 5, 1));
-    await new Promise((r) => setTimeout(r, 50));
+    // Abort while the writer waits for more of the body, once the multipart upload has begun.
+    while (!proxy.requests.some((r) => /partNumber=2&/.test(r.path))) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
-    body.write(Buffer.alloc(10));
     await assert.rejects(done, (e: unknown) => e instanceof SluiceError && e.code === 'aborted');
     w.close();
     assert.ok(proxy.requests.some((r) => r.method === 'DELETE' && /uploadId=/.test(r.path)));

@@ -95,3 +95,28 @@ for (const [i, [step, model]] of steps.entries()) {
     assert.deepEqual(report.problems.filter((p) => p.severity === 'error'), []);
   });
 }
+
+test('killed after the manifest, then retried under the same transfer id (as the job queue does): committed once, nothing lost', async () => {
+  const tenant = 'crash-retry';
+  const prefix = 'retry';
+  const dst = await fx.addDestination({ tenantId: tenant, bucket: 'crash', prefix });
+  await addRows(tenant, 40);
+  const child = await runChild(dst, 'manifest_written', 'events');
+  assert.equal(child.signal, 'SIGKILL', child.out);
+  const killed = await fx.control.pool.query<{ id: string }>('SELECT id FROM transfers WHERE destination_id = $1', [dst]);
+  const id = killed.rows[0]!.id;
+  const retry = await runTransfer(fx.deps(models), { destinationId: dst, transferId: id });
+  assert.equal(retry.id, id);
+  assert.equal(retry.status, 'succeeded');
+  assert.equal(retry.models.find((m) => m.model === 'events')!.rows, 40);
+  await addRows(tenant, 5);
+  assert.equal((await runTransfer(fx.deps(models), { destinationId: dst })).status, 'succeeded');
+  for (const m of ['events', 'accounts']) {
+    const delivered = new Set((await deliveredRows(fx.s3, 'crash', prefix, m)).map((r) => Number(r.id)));
+    const source = await fx.sql.query<{ id: string }>(`SELECT id FROM ${m} WHERE tenant_id = $1`, [tenant]);
+    assert.deepEqual(source.rows.map((r) => Number(r.id)).filter((x) => !delivered.has(x)), [], `${m}: rows lost`);
+  }
+  const attempts = await fx.control.pool.query('SELECT attempt, status FROM transfers WHERE id = $1', [id]);
+  assert.deepEqual(attempts.rows[0], { attempt: 2, status: 'succeeded' });
+  assert.deepEqual((await fx.verify('crash', prefix)).problems.filter((p) => p.severity === 'error'), []);
+});

@@ -197,3 +197,34 @@ test('a second transfer of the same destination at the same time is refused', as
   assert.equal((await running).status, 'succeeded');
   assert.equal((await runTransfer(fx.deps(models), { destinationId: dst })).status, 'succeeded');
 });
+
+test('a transfer cancelled between files commits nothing for that model; progress reports rows, bytes and rate', async () => {
+  const dst = await fx.addDestination({ tenantId: 't2', bucket: 'guard', prefix: 'cancel', models: ['orders'] });
+  const abort = new AbortController();
+  const events: Array<{ status: string; rows: number; bytes: number }> = [];
+  const r = await runTransfer(
+    fx.deps(models, {
+      fileLimits: { maxRowsPerFile: 10, maxBytesPerFile: 1 << 20 },
+      step: (s) => {
+        if (s === 'file_written') abort.abort(new Error('operator cancelled'));
+      },
+    }),
+    { destinationId: dst, signal: abort.signal, onProgress: (p) => events.push({ status: p.status, rows: p.rows, bytes: p.bytes }) },
+  );
+  assert.equal(r.status, 'cancelled');
+  assert.equal(r.models[0]!.status, 'cancelled');
+  assert.equal(r.models[0]!.error, null);
+  const keys = await fx.s3.list('guard', 'cancel/');
+  assert.ok(!keys.some((k) => k.includes('_manifests')), 'no manifest for a cancelled model');
+  assert.ok(events.some((e) => e.status === 'running' && e.bytes > 0 && e.rows === 10), JSON.stringify(events));
+  assert.equal(events.at(-1)!.status, 'cancelled');
+
+  // The next transfer delivers everything; the cancelled attempt's file is an orphan (information only).
+  const next = await runTransfer(fx.deps(models), { destinationId: dst });
+  assert.equal(next.status, 'succeeded');
+  const count = await fx.sql.query(`SELECT count(*)::int AS n FROM orders WHERE tenant_id = 't2'`);
+  assert.equal(next.models[0]!.rows, count.rows[0].n);
+  const report = await fx.verify('guard', 'cancel');
+  assert.equal(report.ok, true);
+  assert.ok(report.problems.some((p) => p.code === 'orphan_file'));
+});

@@ -6,8 +6,11 @@
  * The SDK's own retries are off (maxAttempts 1) by default: the object writer retries each request
  * itself with Buffers, and the connection test reports the first failure as it is.
  */
+import crypto from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { AwsCredentialIdentityProvider } from './credentials.js';
+import type { IdentitySource } from '../../identity/types.js';
+import type { Logger } from '../../log.js';
+import { createCredentialProvider, type AwsCredentialIdentityProvider } from './credentials.js';
 import type { S3DestinationConfig } from './types.js';
 
 export interface ClientOptions {
@@ -42,4 +45,52 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
 /** `{ ExpectedBucketOwner }` when the bucket's account is known, to spread into every object call. */
 export function ownerParams(config: S3DestinationConfig): { ExpectedBucketOwner?: string } {
   return config.accountId ? { ExpectedBucketOwner: config.accountId } : {};
+}
+
+export interface DestinationClientDeps {
+  identity: IdentitySource;
+  log: Logger;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+/** Clients kept per destination, most recently used last; evicted ones are destroyed. */
+const clients = new Map<string, { fingerprint: string; client: S3Client }>();
+export const MAX_CACHED_CLIENTS = 256;
+
+/**
+ * The destination's shared client: one per destination in this process, so its sockets and its role
+ * session (cached until 5 minutes before expiry) are reused across transfers. A changed configuration
+ * (new region, endpoint, credentials, …) replaces the client.
+ */
+export function destinationClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
+  const fingerprint = crypto
+    .createHash('sha256')
+    .update(JSON.stringify([config, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null]))
+    .digest('hex');
+  const found = clients.get(config.id);
+  clients.delete(config.id);
+  if (found && found.fingerprint === fingerprint) {
+    clients.set(config.id, found);
+    return found.client;
+  }
+  found?.client.destroy();
+  const client = createS3Client(config, {
+    credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
+    ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
+    ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
+  });
+  clients.set(config.id, { fingerprint, client });
+  while (clients.size > MAX_CACHED_CLIENTS) {
+    const [oldest, entry] = clients.entries().next().value as [string, { client: S3Client }];
+    clients.delete(oldest);
+    entry.client.destroy();
+  }
+  return client;
+}
+
+/** Destroys every shared client (process shutdown, tests). */
+export function closeDestinationClients(): void {
+  for (const { client } of clients.values()) client.destroy();
+  clients.clear();
 }

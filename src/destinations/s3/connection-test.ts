@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError, type FieldProblem } from '../../errors.js';
-import { newAudience } from '../../identity/audience.js';
+import { newAudience, probeAudience } from '../../identity/audience.js';
 import type { IdentitySource } from '../../identity/types.js';
 import type { Logger } from '../../log.js';
 import { createS3Client, ownerParams } from './client.js';
@@ -138,7 +138,9 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       return `Assumed ${assumed.assumedRoleArn ?? roleArn} with this destination's audience.`;
     });
     await step('audience_probe', 'audience_probe', async () => {
-      const other = newAudience();
+      // For an OIDC issuer the probe's audience must be a registered client id, or IAM refuses it
+      // before reading the trust policy (see probeAudience). Google has no client-id list.
+      const other = deps.identity.kind === 'google' ? newAudience() : probeAudience(config.audience);
       try {
         await assumeRoleWithAudience(config, other, { identity: deps.identity, log, timeoutMs, sessionSuffix: 'probe' });
       } catch (err) {

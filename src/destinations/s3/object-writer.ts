@@ -29,8 +29,7 @@ import {
 import { SluiceError } from '../../errors.js';
 import type { IdentitySource } from '../../identity/types.js';
 import type { Logger } from '../../log.js';
-import { createS3Client, ownerParams } from './client.js';
-import { createCredentialProvider } from './credentials.js';
+import { destinationClient, ownerParams } from './client.js';
 import { classifyError, type ErrorContext, type S3Operation } from './errors.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectWriter, S3DestinationConfig, WriteOptions, WrittenObject } from './types.js';
@@ -72,7 +71,7 @@ export interface ObjectWriterDeps {
   identity: IdentitySource;
   log: Logger;
   options?: ObjectWriterOptions;
-  /** An existing client for this destination (otherwise the writer makes its own). */
+  /** A client for this destination (otherwise the destination's shared client, see destinationClient). */
   client?: S3Client;
 }
 
@@ -85,7 +84,7 @@ export interface BufferStats {
 
 export interface S3ObjectWriter extends ObjectWriter {
   readonly buffers: BufferStats;
-  /** Releases the client's sockets (only when the writer created the client). */
+  /** Nothing to release: the client is shared per destination (closeDestinationClients at shutdown). Kept so callers need not know. */
   close(): void;
 }
 
@@ -96,11 +95,11 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
   const opts = deps.options ?? {};
   const basePartSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const queueSize = Math.max(1, opts.queueSize ?? 4);
-  const ownClient = !deps.client;
   const client =
     deps.client ??
-    createS3Client(config, {
-      credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
+    destinationClient(config, {
+      identity: deps.identity,
+      log: deps.log,
       ...(opts.connectionTimeoutMs ? { connectionTimeoutMs: opts.connectionTimeoutMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     });
@@ -121,10 +120,29 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     return { operation, bucket: config.bucket, region: config.region, key, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
   }
 
-  function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-    return withRetry(() => fn(), ctx(operation, key), opts.retry, signal, (err, attempt, delayMs) => {
-      log.warn({ key, operation, code: err.code, attempt, delayMs }, 'retrying S3 request');
-    });
+  async function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    let retried = false;
+    try {
+      return await withRetry(() => fn(), ctx(operation, key), opts.retry, signal, (err, attempt, delayMs) => {
+        retried = true;
+        log.warn({ key, operation, code: err.code, attempt, delayMs }, 'retrying S3 request');
+      });
+    } catch (err) {
+      // A create whose answer was lost may have succeeded; its retry then meets its own object. Sluice
+      // may not read the bucket to tell, so it says so: the caller writes the data again under a new key.
+      if (retried && err instanceof SluiceError && err.code === 'object_exists') {
+        throw new SluiceError({
+          code: err.code,
+          actor: err.actor,
+          message: `${err.message} An earlier attempt of this same write failed without an answer and may have created it.`,
+          ...(err.hint ? { hint: err.hint } : {}),
+          ...(err.docs ? { docs: err.docs } : {}),
+          status: err.status,
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   async function abortUpload(key: string, uploadId: string): Promise<void> {
@@ -209,9 +227,29 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
       inflight.add(p);
     };
 
+    // The body is read by hand so that an abort also interrupts a wait for the next chunk.
+    const iterator = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    let drained = false;
+    const abortError = () => classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+    let onAbort: (() => void) | undefined;
+    const aborted = signal
+      ? new Promise<never>((_, reject) => {
+          onAbort = () => reject(abortError());
+          if (signal.aborted) onAbort();
+          else signal.addEventListener('abort', onAbort, { once: true });
+        })
+      : undefined;
+    aborted?.catch(() => undefined);
+
     try {
-      for await (const chunk of body as AsyncIterable<Uint8Array>) {
-        if (signal?.aborted) throw classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+      for (;;) {
+        const next = aborted ? await Promise.race([iterator.next(), aborted]) : await iterator.next();
+        if (next.done) {
+          drained = true;
+          break;
+        }
+        const chunk = next.value;
+        if (signal?.aborted) throw abortError();
         if (partError) throw partError;
         const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         hash.update(buf);
@@ -241,7 +279,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
           }
         }
       }
-      if (signal?.aborted) throw classifyError(Object.assign(new Error('aborted'), { name: 'AbortError' }), ctx('put_object', key));
+      if (signal?.aborted) throw abortError();
       const sha256 = hash.digest('hex');
 
       if (uploadId === undefined) {
@@ -281,6 +319,13 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     } finally {
       // Whatever buffer is still being filled is released; in-flight ones release themselves.
       if (part.length > 0) release(part.length);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      // Stop a body we did not finish reading. Not awaited: an async generator queues return() behind
+      // a pending next(), which may never settle once we stopped waiting for it.
+      if (!drained) {
+        if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+        else iterator.return?.().catch(() => undefined);
+      }
     }
   }
 
@@ -288,7 +333,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     write,
     buffers,
     close() {
-      if (ownClient) client.destroy();
+      // The client outlives the writer: it is the destination's, shared across transfers.
     },
   };
 }

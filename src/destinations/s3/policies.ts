@@ -7,6 +7,7 @@
  * a service account is its own unique id again, so pinning it adds nothing beyond `:sub`; `:oaud` is the
  * only key that carries the audience Sluice requested (aws-facts §2, §6).
  */
+import { probeAudience } from '../../identity/audience.js';
 import type { TrustedIdentity } from '../../identity/types.js';
 
 export const AUDIENCE_PLACEHOLDER = '<DESTINATION_AUDIENCE>';
@@ -96,8 +97,12 @@ export function destinationPolicies(input: DestinationPoliciesInput): Destinatio
 
   let oidcProvider: DestinationPolicies['oidcProvider'];
   if (identity.requiresOidcProvider) {
-    oidcProvider = { url: identity.issuer, clientIds: [audience] };
-    notes.push(`Register ${identity.issuer} as an IAM OIDC identity provider in the role's account with ${audience} as a client id (audience); if it already exists, add the client id.`);
+    const probe = probeAudience(audience);
+    oidcProvider = { url: identity.issuer, clientIds: [audience, probe] };
+    notes.push(
+      `Register ${identity.issuer} as an IAM OIDC identity provider in the role's account with ${audience} and ${probe} as client ids (audiences); if it already exists, add the client ids. ` +
+        `The trust policy accepts only ${audience}; the connection test checks that it refuses ${probe}.`,
+    );
   } else if (identity.kind === 'google') {
     notes.push('Google is built into AWS: do not create an IAM identity provider for accounts.google.com.');
   }
