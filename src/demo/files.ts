@@ -9,6 +9,7 @@ import { createApiKey, hashApiKey } from '../control/apikeys.js';
 
 export const DEMO_MODELS_YAML = `# Models of the demo dataset (the "shop" schema of the sluice_demo database), written by \`npm start\`.
 # Every model is filtered by tenant_id = the recipient's tenant and read incrementally on updated_at.
+# The demo's writes are tiny transactions, so a one-minute lookback (default 5m) is plenty.
 source:
   max_concurrent_queries: 4
   statement_timeout: 5m
@@ -17,19 +18,23 @@ models:
     table: shop.merchants
     cursor: updated_at
     tenant: tenant_id
+    lookback: 1m
   - name: customers
     table: shop.customers
     cursor: updated_at
     tenant: tenant_id
+    lookback: 1m
   - name: orders
     table: shop.orders
     cursor: updated_at
     tenant: tenant_id
+    lookback: 1m
     soft_delete: deleted_at
   - name: rewards
     table: shop.rewards
     cursor: updated_at
     tenant: tenant_id
+    lookback: 1m
 `;
 
 /** The models file to use: the project's own if it exists, else the demo's (written into the data folder). */

@@ -11,6 +11,9 @@ import type { ColumnInfo, ModelDefinition } from '../transfer/types.js';
 import { describeQuery, describeTable, type CatalogColumn, type RelationInfo } from '../sources/postgres/catalog.js';
 import type { PostgresSourceOptions } from '../sources/postgres/source.js';
 import { isOrderableCursor, isTimeCursor } from '../sources/postgres/types.js';
+
+/** Lookback of a time cursor when the model sets none. */
+export const DEFAULT_TIME_LOOKBACK_SECONDS = 300;
 import { ModelsFileSchema, type ModelEntry } from './schema.js';
 
 export interface LoadedModel {
@@ -115,7 +118,10 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
     }
   }
 
-  let lookback = 0;
+  // Without a lookback, a row whose writer commits after a read with a cursor below that read's high
+  // end is never delivered; five minutes covers ordinary write transactions. Number cursors have no
+  // time scale to default on, so they default to 0.
+  let lookback = cursor && isTimeCursor(cursor.typname) ? DEFAULT_TIME_LOOKBACK_SECONDS : 0;
   if (m.lookback !== undefined && cursor) {
     const timeCursor = isTimeCursor(cursor.typname);
     if (typeof m.lookback === 'number') {

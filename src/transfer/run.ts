@@ -141,15 +141,25 @@ export function isAlreadyExists(err: unknown): boolean {
   return false;
 }
 
+// A predecessor killed a moment ago still holds the lock until PostgreSQL notices its connection is
+// gone (usually milliseconds, longer under load), so wait briefly before calling the destination busy.
+const LOCK_WAIT_MS = 3_000;
+
+async function tryLockDestination(client: PoolClient, destinationId: string, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_NAMESPACE, destinationId]);
+    if (r.rows[0]?.ok) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
 export async function runTransfer(deps: TransferDeps, opts: RunTransferOptions): Promise<TransferResult> {
   const now = deps.now ?? (() => new Date());
   const lockClient = await deps.pool.connect();
   try {
-    const locked = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
-      LOCK_NAMESPACE,
-      opts.destinationId,
-    ]);
-    if (!locked.rows[0]?.ok) {
+    if (!(await tryLockDestination(lockClient, opts.destinationId, LOCK_WAIT_MS))) {
       throw new SluiceError({
         code: 'transfer_already_running',
         message: `A transfer of destination ${opts.destinationId} is already running.`,
