@@ -196,16 +196,19 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       wlog.info({ running: active.size, graceSeconds: settings.shutdownGraceMs / 1000 }, 'worker stopping: no new jobs; running transfers get the grace period');
+      // Every step below is bounded by what is left of the grace period, so the whole stop fits in it.
+      const deadline = Date.now() + settings.shutdownGraceMs;
+      const left = (): number => Math.max(100, deadline - Date.now());
       await scheduler?.stop();
-      // Past the grace period, stop waiting: the jobs are released for another worker either way.
-      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs * 0.9).unref());
+      // Past 80 % of the grace period, stop waiting: the jobs are released for another worker either way.
+      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs * 0.8).unref());
       await Promise.race([Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).catch(() => undefined), hard]);
       if (cancelTimer) clearInterval(cancelTimer);
       cancelTimer = undefined;
       await heartbeat.stop();
       await retire(deps.pool, id).catch(() => undefined);
       // A job that ignored its abort signal may still hold a connection: do not wait for it forever.
-      await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(2000)]);
+      await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(Math.min(2000, left()))]);
       wlog.info('worker stopped');
     })();
     return stopping;
