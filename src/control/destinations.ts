@@ -23,12 +23,9 @@ import type { Config } from '../config.js';
 import type { S3DestinationConfig } from '../destinations/s3/types.js';
 import {
   checkAccessKeyId,
-  checkBucketName,
-  checkEndpointAddress,
-  checkEndpointUrl,
+  checkEndpoint,
   checkKmsKeyArn,
-  checkPrefix,
-  checkRegion,
+  checkPlacement,
   checkRoleArn,
   checkSecretAccessKey,
   parseRoleArn,
@@ -201,9 +198,7 @@ export async function checkDestinationRules(
     if (message) problems.push({ field, message });
   };
   const custom = d.endpoint !== null;
-  add('bucket', checkBucketName(d.bucket));
-  add('region', checkRegion(d.region, custom));
-  add('prefix', checkPrefix(d.prefix));
+  problems.push(...checkPlacement(d, custom));
   let auth: DestinationAuth | null = null;
   if (d.auth) {
     const checked = authProblems(d.auth, custom);
@@ -216,8 +211,7 @@ export async function checkDestinationRules(
   }
   if (d.models && new Set(d.models).size !== d.models.length) add('models', 'must not name a model twice');
   if (d.endpoint !== null) {
-    const syntax = checkEndpointUrl(d.endpoint, policy);
-    add('endpoint', syntax ?? (await checkEndpointAddress(d.endpoint, policy, lookup)));
+    add('endpoint', await checkEndpoint(d.endpoint, policy, lookup));
   }
   return { problems, auth };
 }
@@ -370,7 +364,11 @@ export async function validateDestinationConfig(
   input: unknown,
   deps: ValidateDeps,
 ): Promise<DestinationSettings> {
-  const parsed = parseInput(DestinationConfigInput, input, 'destination');
+  return checkedSettings(parseInput(DestinationConfigInput, input, 'destination'), deps);
+}
+
+/** Input already parsed by shape → settings with every S3 rule applied. Throws `invalid_input`. */
+async function checkedSettings(parsed: DestinationConfigInputType, deps: ValidateDeps): Promise<DestinationSettings> {
   const settings = settingsFrom(parsed);
   const { problems, auth } = await checkDestinationRules(settings, endpointPolicy(deps.config), deps.lookup);
   if (problems.length > 0 || !auth) throw validationError(problems, 'destination');
@@ -463,9 +461,8 @@ export async function createDestination(
   input: unknown,
 ): Promise<DestinationView> {
   const parsed = parseInput(DestinationCreateInput, input, 'destination');
-  const settings = settingsFrom(parsed);
-  const { problems, auth } = await checkDestinationRules(settings, endpointPolicy(deps.config), deps.lookup);
-  if (problems.length > 0 || !auth) throw validationError(problems, 'destination');
+  const settings = await checkedSettings(parsed, deps);
+  const { auth } = settings;
 
   return withTransaction(pool, async (tx) => {
     await lockRecipient(tx, parsed.recipientId);

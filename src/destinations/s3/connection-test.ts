@@ -17,12 +17,9 @@ import { assumeRoleWithAudience, callerAccount, type AssumedRole } from './crede
 import { classifyError, docsAnchor, type S3Operation } from './errors.js';
 import {
   checkAccessKeyId,
-  checkBucketName,
-  checkEndpointAddress,
-  checkEndpointUrl,
+  checkEndpoint,
   checkKmsKeyArn,
-  checkPrefix,
-  checkRegion,
+  checkPlacement,
   checkRoleArn,
   checkSecretAccessKey,
   parseRoleArn,
@@ -52,9 +49,7 @@ export async function validateDestination(config: S3DestinationConfig, policy: E
     if (message) problems.push({ field, message });
   };
   const custom = Boolean(config.endpoint);
-  add('bucket', checkBucketName(config.bucket));
-  add('region', checkRegion(config.region, custom));
-  add('prefix', checkPrefix(config.prefix));
+  problems.push(...checkPlacement(config, custom));
   if (config.auth.kind === 'role') {
     add('roleArn', checkRoleArn(config.auth.roleArn, custom));
   } else {
@@ -63,8 +58,7 @@ export async function validateDestination(config: S3DestinationConfig, policy: E
   }
   if (config.kmsKeyArn) add('kmsKeyArn', checkKmsKeyArn(config.kmsKeyArn));
   if (config.endpoint) {
-    const syntax = checkEndpointUrl(config.endpoint, policy);
-    add('endpoint', syntax ?? (await checkEndpointAddress(config.endpoint, policy)));
+    add('endpoint', await checkEndpoint(config.endpoint, policy));
   }
   return problems;
 }

@@ -5,6 +5,7 @@
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import type { FieldProblem } from '../../errors.js';
 
 /** Known AWS region codes (commercial, GovCloud and China partitions). */
 export const AWS_REGIONS: ReadonlySet<string> = new Set([
@@ -204,4 +205,25 @@ function isAllowListed(hostOrIp: string, allowlist: readonly string[]): boolean 
     }
   }
   return false;
+}
+
+/** Bucket, region and prefix of a destination: one problem per field, in that order. */
+export function checkPlacement(d: { bucket: string; region: string; prefix: string }, hasCustomEndpoint: boolean): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const add = (field: string, message: string | null): void => {
+    if (message) problems.push({ field, message });
+  };
+  add('bucket', checkBucketName(d.bucket));
+  add('region', checkRegion(d.region, hasCustomEndpoint));
+  add('prefix', checkPrefix(d.prefix));
+  return problems;
+}
+
+/** An endpoint's syntax, then (only when that is fine) where it resolves to. */
+export async function checkEndpoint(
+  endpoint: string,
+  policy: EndpointPolicy,
+  lookup?: (host: string) => Promise<string[]>,
+): Promise<string | null> {
+  return checkEndpointUrl(endpoint, policy) ?? (await checkEndpointAddress(endpoint, policy, lookup));
 }
