@@ -9,10 +9,11 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { describeQuery, describeTable } from '../src/sources/postgres/catalog.js';
+import { copyOut } from '../src/sources/postgres/copy-out.js';
 import { openModelRead } from '../src/sources/postgres/reader.js';
 import { createPostgresSource } from '../src/sources/postgres/source.js';
+import type { RowBatch } from '../src/formats/rows.js';
 import type { Compression, Format, ModelDefinition } from '../src/transfer/types.js';
 import { createObjectWriter } from '../src/destinations/s3/object-writer.js';
 import type { ObjectWriter } from '../src/destinations/s3/types.js';
@@ -61,9 +62,10 @@ async function copyBaseline(job: PipelineJob): Promise<{ rows: number; bytes: nu
     await client.query("SET TimeZone = 'UTC'");
     const where = job.scope === 'tenant' ? `WHERE tenant_id = ${BIG_TENANT}` : '';
     const format = job.mode === 'copy-csv' ? 'csv' : 'text';
-    const stream = client.query(copyTo(`COPY (SELECT ${COLUMNS.join(', ')} FROM ${job.table} ${where} ORDER BY updated_at, id) TO STDOUT WITH (FORMAT ${format})`));
+    // The same COPY reader as the pipeline: the baseline is PostgreSQL's rate, not a slower client's.
+    const stream = copyOut(client, `COPY (SELECT ${COLUMNS.join(', ')} FROM ${job.table} ${where} ORDER BY updated_at, id) TO STDOUT WITH (FORMAT ${format})`);
     let bytes = 0;
-    await pipeline(stream, nullSink((n) => (bytes += n)));
+    for await (const batch of stream as AsyncIterable<RowBatch>) bytes += batch.data.length;
     return { rows: stream.rowCount, bytes, files: 1 };
   } finally {
     await client.end();

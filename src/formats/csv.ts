@@ -4,8 +4,8 @@
  * adds the header line to every file, splits at row boundaries and compresses.
  */
 import type { ColumnInfo, EncodeOptions, EncodedFile } from '../transfer/types.js';
+import { csvInsertion, insertIntoRows, type RowLayout } from './metadata.js';
 import { compressedExtension } from './compress.js';
-import { CsvRowScanner } from './rows.js';
 import { splitIntoFiles } from './split.js';
 import { streamParts } from './stream-part.js';
 import type { Readable } from 'node:stream';
@@ -19,17 +19,18 @@ export function csvHeader(columns: ColumnInfo[]): Buffer {
   return Buffer.from(`${columns.map((c) => csvField(c.name)).join(',')}\n`);
 }
 
-export function encodeCsv(input: Readable, columns: ColumnInfo[], opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+export function encodeCsv(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+  const insertion = csvInsertion(layout);
   return splitIntoFiles(
     input,
-    new CsvRowScanner(),
     opts,
     streamParts({
       compression: opts.compression,
       extension: `csv${compressedExtension(opts.compression)}`,
       contentType: opts.compression === 'none' ? 'text/csv; charset=utf-8' : contentTypeOf(opts.compression),
-      preamble: csvHeader(columns),
+      preamble: csvHeader(layout.columns),
     }),
+    (batch) => insertIntoRows(batch, insertion),
   );
 }
 

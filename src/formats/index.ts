@@ -5,10 +5,11 @@
  */
 import type { Readable } from 'node:stream';
 import { SluiceError } from '../errors.js';
-import type { ColumnInfo, Compression, EncodeOptions, EncodedFile, Format } from '../transfer/types.js';
+import type { Compression, EncodeOptions, EncodedFile, Format } from '../transfer/types.js';
 import { assertZstdAvailable } from './compress.js';
 import { encodeCsv } from './csv.js';
 import { encodeJsonl } from './jsonl.js';
+import type { RowLayout } from './metadata.js';
 import { encodeParquet } from './parquet.js';
 
 export const COMPRESSIONS: Record<Format, Compression[]> = {
@@ -34,15 +35,15 @@ export function checkEncodeOptions(opts: EncodeOptions): void {
   if (opts.compression === 'zstd' && opts.format !== 'parquet') assertZstdAvailable();
 }
 
-/** Files of `input` (COPY output laid out for `opts.format`), whose columns are `columns`. */
-export function encodeFiles(input: Readable, columns: ColumnInfo[], opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+/** Files of `input` (row batches laid out for `opts.format`, as `layout` describes). */
+export function encodeFiles(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
   checkEncodeOptions(opts);
   switch (opts.format) {
     case 'csv':
-      return encodeCsv(input, columns, opts);
+      return encodeCsv(input, layout, opts);
     case 'jsonl':
-      return encodeJsonl(input, opts);
+      return encodeJsonl(input, layout, opts);
     case 'parquet':
-      return encodeParquet(input, columns, opts);
+      return encodeParquet(input, layout, opts);
   }
 }

@@ -5,21 +5,22 @@
  */
 import type { Readable } from 'node:stream';
 import type { EncodeOptions, EncodedFile } from '../transfer/types.js';
+import { insertIntoRows, jsonlInsertion, type RowLayout } from './metadata.js';
 import { compressedExtension } from './compress.js';
 import { contentTypeOf } from './csv.js';
-import { LineScanner } from './rows.js';
 import { splitIntoFiles } from './split.js';
 import { streamParts } from './stream-part.js';
 
-export function encodeJsonl(input: Readable, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+export function encodeJsonl(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+  const insertion = jsonlInsertion(layout);
   return splitIntoFiles(
     input,
-    new LineScanner(),
     opts,
     streamParts({
       compression: opts.compression,
       extension: `jsonl${compressedExtension(opts.compression)}`,
       contentType: opts.compression === 'none' ? 'application/x-ndjson' : contentTypeOf(opts.compression),
     }),
+    (batch) => insertIntoRows(batch, insertion),
   );
 }

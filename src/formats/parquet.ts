@@ -18,7 +18,7 @@ import type { ColumnInfo, Compression, EncodeOptions, EncodedFile } from '../tra
 import { SluiceError } from '../errors.js';
 import { listElement } from '../sources/postgres/types.js';
 import { openDuckDB, sqlIdent, sqlString } from './duckdb.js';
-import { CsvRowScanner } from './rows.js';
+import { feedColumns, syncedAtText, type RowLayout } from './metadata.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart } from './split.js';
 
 /** Rows per row group: half DuckDB's default, which measured ~25 MB less peak RSS at the same speed. */
@@ -80,11 +80,20 @@ function parquetCompression(c: Compression): string {
 }
 
 /** The DuckDB statement that turns one CSV part (a FIFO) into one Parquet file. */
-export function parquetCopySql(columns: ColumnInfo[], csvPath: string, parquetPath: string, compression: Compression): string {
+export function parquetCopySql(layout: RowLayout, csvPath: string, parquetPath: string, compression: Compression): string {
+  const columns = feedColumns(layout);
   const feed = columns.map(feedColumn);
   const types = columns.map((c, i) => `${sqlString(c.name)}: ${sqlString(feed[i]!.csvType)}`).join(', ');
+  // The file's columns in order: the model's, then the metadata, two of them constants added here.
+  const select = feed.map((f) => f.select);
+  const deleted = layout.deletedInFeed ? select.pop()! : 'false AS _sluice_deleted';
+  select.push(
+    `${sqlString(layout.transferId)} AS _sluice_transfer_id`,
+    `TIMESTAMPTZ ${sqlString(syncedAtText(layout.syncedAt).text)} AS _sluice_synced_at`,
+    deleted,
+  );
   return `COPY (
-  SELECT ${feed.map((f) => f.select).join(', ')}
+  SELECT ${select.join(', ')}
   FROM read_csv(${sqlString(csvPath)}, columns = {${types}}, header = false, auto_detect = false,
                 delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false,
                 parallel = false, max_line_size = ${MAX_ROW_BYTES}, buffer_size = ${2 * MAX_ROW_BYTES})
@@ -141,13 +150,13 @@ function emitParquet(out: string, index: number, rows: number, emit: (f: Encoded
   return done;
 }
 
-async function convert(columns: ColumnInfo[], csv: string, out: string, compression: Compression): Promise<void> {
+async function convert(layout: RowLayout, csv: string, out: string, compression: Compression): Promise<void> {
   // A fresh DuckDB per file: an instance kept across files held on to its memory (measured ~+60 MB
   // RSS per million rows); closing it returns the memory, and opening one costs milliseconds.
   const instance = await openDuckDB();
   const conn = await instance.connect();
   try {
-    await conn.run(parquetCopySql(columns, csv, out, compression));
+    await conn.run(parquetCopySql(layout, csv, out, compression));
   } catch (err) {
     throw parquetError(err);
   } finally {
@@ -156,7 +165,7 @@ async function convert(columns: ColumnInfo[], csv: string, out: string, compress
   }
 }
 
-function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Promise<string>, feed: ParquetFeed): OpenPart {
+function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<string>, feed: ParquetFeed): OpenPart {
   const consumed: Array<Promise<unknown>> = [];
   // Parquet size / CSV size of the last part: estimates a `file`-fed part's output size for rotation.
   let ratio = 0.3;
@@ -173,7 +182,7 @@ function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Prom
     writer.on('error', () => undefined);
     const converting =
       feed === 'fifo'
-        ? convert(columns, csv, out, compression).catch((err: unknown) => {
+        ? convert(layout, csv, out, compression).catch((err: unknown) => {
             failed = err as Error;
             // If DuckDB failed before opening the FIFO, our open() would block forever: open the read end
             // ourselves so the writer's open returns, then stop it.
@@ -209,7 +218,7 @@ function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Prom
         try {
           await new Promise<void>((resolve, reject) => writer.end((err?: Error | null) => (err ? reject(failed ?? err) : resolve())));
           if (converting) await converting;
-          else await convert(columns, csv, out, compression);
+          else await convert(layout, csv, out, compression);
         } finally {
           cleanup();
         }
@@ -229,10 +238,10 @@ function parquetParts(columns: ColumnInfo[], compression: Compression, dir: Prom
   };
 }
 
-export function encodeParquet(input: Readable, columns: ColumnInfo[], opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+export function encodeParquet(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
   const dir = fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-parquet-'));
   const limits = { maxRowsPerFile: Math.min(opts.maxRowsPerFile, PARQUET_MAX_ROWS_PER_FILE), maxBytesPerFile: opts.maxBytesPerFile };
-  const files = splitIntoFiles(input, new CsvRowScanner(), limits, parquetParts(columns, opts.compression, dir, PARQUET_FEED));
+  const files = splitIntoFiles(input, limits, parquetParts(layout, opts.compression, dir, PARQUET_FEED));
   // Remove the temporary folder once iteration ends (files still being read are deleted on close).
   return (async function* () {
     try {

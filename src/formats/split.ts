@@ -1,12 +1,12 @@
 /**
- * Splits one stream of rows (the COPY output) into files: a new file after `maxRowsPerFile` rows, or
- * at the first row end once the current file has reached about `maxBytesPerFile` output bytes. A
+ * Splits one stream of row batches (the COPY output) into files: a new file after `maxRowsPerFile`
+ * rows, or after the next row once the current file has reached about `maxBytesPerFile` output bytes. A
  * background pump moves bytes; the consumer pulls finished-or-streaming files from an async iterator.
  * Memory stays bounded by stream backpressure: when nobody reads a file's body, the pump waits.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { EncodedFile } from '../transfer/types.js';
-import type { RowScanner } from './rows.js';
+import type { RowBatch } from './rows.js';
 
 /** One output file being written. */
 export interface PartWriter {
@@ -80,14 +80,15 @@ class FileQueue {
 }
 
 /**
- * The files of `input`, split at row boundaries found by `scanner`. No rows → no files. If the
- * consumer stops early, the input is destroyed and the current part aborted.
+ * The files of `input` (a stream of RowBatch objects). No rows → no files. If the consumer stops
+ * early, the input is destroyed and the current part aborted.
  */
 export async function* splitIntoFiles(
   input: Readable,
-  scanner: RowScanner,
   limits: SplitLimits,
   open: OpenPart,
+  /** Applied to each batch first (encoders add the constant metadata columns with it). */
+  map?: (batch: RowBatch) => RowBatch,
 ): AsyncGenerator<EncodedFile> {
   if (!(limits.maxRowsPerFile >= 1) || !(limits.maxBytesPerFile >= 1)) throw new RangeError('maxRowsPerFile and maxBytesPerFile must be ≥ 1');
   const queue = new FileQueue();
@@ -97,20 +98,24 @@ export async function* splitIntoFiles(
   const pump = async (): Promise<void> => {
     let index = 0;
     let rows = 0;
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      let pos = 0;
-      while (pos < chunk.length) {
+    for await (const received of input as AsyncIterable<RowBatch>) {
+      const batch = map ? map(received) : received;
+      let row = 0;
+      let start = 0;
+      while (row < batch.rows) {
         if (stopped) return;
         if (!part) {
           part = await open(index++, (f) => queue.push(f));
           rows = 0;
         }
         const limit = part.bytes() >= limits.maxBytesPerFile ? 1 : limits.maxRowsPerFile - rows;
-        const r = scanner.scan(chunk, pos, limit);
-        if (r.end > pos) await part.write(chunk.subarray(pos, r.end));
-        rows += r.rows;
-        pos = r.end;
-        if (r.rows === limit) {
+        const take = Math.min(limit, batch.rows - row);
+        const end = batch.ends[row + take - 1]!;
+        await part.write(batch.data.subarray(start, end));
+        rows += take;
+        row += take;
+        start = end;
+        if (take === limit) {
           const done = part;
           part = null;
           await done.finish(rows);

@@ -4,47 +4,11 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { csvField } from '../../src/formats/csv.js';
-import { CsvRowScanner, LineScanner, type RowScanner } from '../../src/formats/rows.js';
+import { csvInsertion, insertIntoRows, jsonlInsertion, syncedAtText } from '../../src/formats/metadata.js';
+import { rowBatch, rowBatches } from '../../src/formats/rows.js';
 import { splitIntoFiles } from '../../src/formats/split.js';
 import { streamParts } from '../../src/formats/stream-part.js';
 import { Semaphore } from '../../src/sources/postgres/semaphore.js';
-
-/** Row ends found when `data` arrives cut into chunks at every position in `cuts`. */
-function rowEnds(scanner: RowScanner, data: string, cuts: number[]): number[] {
-  const buf = Buffer.from(data);
-  const ends: number[] = [];
-  let offset = 0;
-  for (const [i, cut] of [...cuts, buf.length].entries()) {
-    const chunk = buf.subarray(i === 0 ? 0 : cuts[i - 1], cut);
-    let pos = 0;
-    while (pos < chunk.length) {
-      const r = scanner.scan(chunk, pos, 1);
-      if (r.rows === 1) ends.push(offset + r.end);
-      pos = r.end;
-    }
-    offset += chunk.length;
-  }
-  return ends;
-}
-
-describe('row scanners', () => {
-  const csv = 'a,"x\ny",1\n"he said ""hi""\n",2\n,,\n"",""\n';
-  const expected = [10, 30, 33, 39];
-
-  it('find CSV row ends, ignoring newlines inside quotes, whatever the chunking', () => {
-    for (let cut = 1; cut < csv.length; cut++) assert.deepEqual(rowEnds(new CsvRowScanner(), csv, [cut]), expected, `cut at ${cut}`);
-    assert.deepEqual(rowEnds(new CsvRowScanner(), csv, [3, 4, 5, 17, 18, 19]), expected);
-  });
-
-  it('count lines for JSON Lines', () => {
-    assert.deepEqual(rowEnds(new LineScanner(), '{"a":"x\\ny"}\n{}\n', [5]), [13, 16]);
-  });
-
-  it('stop after maxRows', () => {
-    const r = new CsvRowScanner().scan(Buffer.from(csv), 0, 2);
-    assert.deepEqual(r, { rows: 2, end: 30 });
-  });
-});
 
 describe('csvField', () => {
   it('quotes only when RFC 4180 requires it', () => {
@@ -56,13 +20,15 @@ describe('csvField', () => {
 });
 
 describe('splitIntoFiles', () => {
-  const rows = Array.from({ length: 10 }, (_, i) => `${i},"multi\nline ${i}"\n`).join('');
+  const list = Array.from({ length: 10 }, (_, i) => `${i},"multi\nline ${i}"\n`);
+  const rows = list.join('');
 
   it('splits at whole rows, each file with the preamble, bytes preserved', async () => {
-    const input = Readable.from([Buffer.from(rows.slice(0, 7)), Buffer.from(rows.slice(7, 50)), Buffer.from(rows.slice(50))]);
+    // Batches of 3 against files of 4: every file boundary falls inside a batch.
+    const input = rowBatches(list, 3);
     const bodies: string[] = [];
     const counts: number[] = [];
-    for await (const f of splitIntoFiles(input, new CsvRowScanner(), { maxRowsPerFile: 4, maxBytesPerFile: 1 << 20 }, streamParts({ compression: 'none', extension: 'csv', contentType: 'text/csv', preamble: Buffer.from('n,s\n') }))) {
+    for await (const f of splitIntoFiles(input, { maxRowsPerFile: 4, maxBytesPerFile: 1 << 20 }, streamParts({ compression: 'none', extension: 'csv', contentType: 'text/csv', preamble: Buffer.from('n,s\n') }))) {
       bodies.push((await buffer(f.body)).toString());
       counts.push((await f.done).rows);
     }
@@ -71,16 +37,28 @@ describe('splitIntoFiles', () => {
     assert.equal(bodies.map((b) => b.slice(4)).join(''), rows);
   });
 
+  it('rotates on output bytes after the next row', async () => {
+    const input = rowBatches(list, 1);
+    const counts: number[] = [];
+    for await (const f of splitIntoFiles(input, { maxRowsPerFile: 100, maxBytesPerFile: 1 }, streamParts({ compression: 'none', extension: 'csv', contentType: 'text/csv' }))) {
+      await buffer(f.body);
+      counts.push((await f.done).rows);
+    }
+    // Output bytes are counted as they leave the compressor, a row or so behind the input.
+    assert.equal(counts.reduce((a, b) => a + b, 0), 10);
+    assert.ok(counts.length >= 5 && counts.every((n) => n <= 2), `files of ${counts.join(', ')} rows`);
+  });
+
   it('yields no file for empty input', async () => {
     const files = [];
-    for await (const f of splitIntoFiles(Readable.from([]), new LineScanner(), { maxRowsPerFile: 1, maxBytesPerFile: 1 }, streamParts({ compression: 'gzip', extension: 'x', contentType: 'x' }))) files.push(f);
+    for await (const f of splitIntoFiles(Readable.from([], { objectMode: true }), { maxRowsPerFile: 1, maxBytesPerFile: 1 }, streamParts({ compression: 'gzip', extension: 'x', contentType: 'x' }))) files.push(f);
     assert.equal(files.length, 0);
   });
 
   it('fails the files and the iteration when the input fails', async () => {
-    const input = new Readable({ read() {} });
-    input.push(Buffer.from('1\n2\n'));
-    const it = splitIntoFiles(input, new LineScanner(), { maxRowsPerFile: 10, maxBytesPerFile: 1 << 20 }, streamParts({ compression: 'none', extension: 'x', contentType: 'x' }));
+    const input = new Readable({ objectMode: true, read() {} });
+    input.push(rowBatch(['1\n', '2\n']));
+    const it = splitIntoFiles(input, { maxRowsPerFile: 10, maxBytesPerFile: 1 << 20 }, streamParts({ compression: 'none', extension: 'x', contentType: 'x' }));
     const first = await it.next();
     assert.ok(!first.done);
     first.value.body.resume();
@@ -115,5 +93,35 @@ describe('Semaphore', () => {
     (await d)();
     assert.deepEqual(order, ['c', 'd']);
     assert.equal(s.inUse, 0);
+  });
+});
+
+describe('constant metadata columns', () => {
+  const base = { columns: [], transferId: 'trf_abc', syncedAt: new Date('2024-05-01T10:00:00.120Z') };
+
+  it('prints the sync time as PostgreSQL does, in text and JSON', () => {
+    assert.deepEqual(syncedAtText(new Date('2024-05-01T10:00:00.120Z')), { text: '2024-05-01 10:00:00.12+00', json: '"2024-05-01T10:00:00.12+00:00"' });
+    assert.deepEqual(syncedAtText(new Date('2024-05-01T10:00:00.000Z')), { text: '2024-05-01 10:00:00+00', json: '"2024-05-01T10:00:00+00:00"' });
+    assert.equal(syncedAtText(new Date('2024-05-01T10:00:00.007Z')).text, '2024-05-01 10:00:00.007+00');
+  });
+
+  it('go before the CSV deleted flag, or end the row with it', () => {
+    const fed = insertIntoRows(rowBatch(['1,"a\nb",t\n', '2,,f\n']), csvInsertion({ ...base, deletedInFeed: true }));
+    assert.equal(fed.data.toString(), '1,"a\nb",trf_abc,2024-05-01 10:00:00.12+00,t\n2,,trf_abc,2024-05-01 10:00:00.12+00,f\n');
+    assert.deepEqual([...fed.ends], [fed.data.indexOf('\n2,') + 1, fed.data.length]);
+    const plain = insertIntoRows(rowBatch(['1,x\n']), csvInsertion({ ...base, deletedInFeed: false }));
+    assert.equal(plain.data.toString(), '1,x,trf_abc,2024-05-01 10:00:00.12+00,f\n');
+  });
+
+  it('become members of each JSON object, in column order', () => {
+    const fed = insertIntoRows(rowBatch(['{"a":1,"_sluice_deleted":true}\n', '{"a":2,"_sluice_deleted":false}\n']), jsonlInsertion({ ...base, deletedInFeed: true }));
+    const lines = fed.data.toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines, [
+      { a: 1, _sluice_transfer_id: 'trf_abc', _sluice_synced_at: '2024-05-01T10:00:00.12+00:00', _sluice_deleted: true },
+      { a: 2, _sluice_transfer_id: 'trf_abc', _sluice_synced_at: '2024-05-01T10:00:00.12+00:00', _sluice_deleted: false },
+    ]);
+    assert.deepEqual(Object.keys(lines[0]!), ['a', '_sluice_transfer_id', '_sluice_synced_at', '_sluice_deleted']);
+    const plain = insertIntoRows(rowBatch(['{"a":3}\n']), jsonlInsertion({ ...base, deletedInFeed: false }));
+    assert.deepEqual(JSON.parse(plain.data.toString()), { a: 3, _sluice_transfer_id: 'trf_abc', _sluice_synced_at: '2024-05-01T10:00:00.12+00:00', _sluice_deleted: false });
   });
 });

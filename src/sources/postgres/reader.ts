@@ -20,11 +20,12 @@
  * (`set_config($1)` then `current_setting()` in the COPY query): never interpolated into SQL.
  * `encode()` runs one COPY; call it again only after the previous iteration ended.
  */
-import { to as copyTo } from 'pg-copy-streams';
 import type pg from 'pg';
 import { SluiceError, describeError } from '../../errors.js';
 import { encodeFiles } from '../../formats/index.js';
 import type { ColumnInfo, CursorPosition, EncodeOptions, EncodedFile, ReadSpec, ReadWindow } from '../../transfer/types.js';
+import type { RowLayout } from '../../formats/metadata.js';
+import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
 import { METADATA_COLUMNS, SETTING, copyStatement, highQuery, readQuery, type WindowBounds } from './sql.js';
 
@@ -109,9 +110,8 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
       `SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),
               set_config('IntervalStyle', 'iso_8601', true), set_config('extra_float_digits', '1', true),
               set_config('statement_timeout', $1, true),
-              set_config('${SETTING.tenant}', $2, true), set_config('${SETTING.transferId}', $3, true),
-              set_config('${SETTING.syncedAt}', $4, true)`,
-      [String(source.statementTimeoutMs), spec.tenantId, spec.transferId, spec.syncedAt.toISOString()],
+              set_config('${SETTING.tenant}', $2, true)`,
+      [String(source.statementTimeoutMs), spec.tenantId],
     );
     relation = await relationOf(client, spec);
   } catch (err) {
@@ -121,6 +121,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
   }
   const exported = exportedColumns(spec);
   const columns = [...exported, ...METADATA_COLUMNS];
+  const layout: RowLayout = { columns, deletedInFeed: Boolean(spec.model.softDelete), transferId: spec.transferId, syncedAt: spec.syncedAt };
   const typeOf = (name: string): string => spec.columns.find((c) => c.name === name)?.pgType ?? 'text';
 
   async function setBounds(window: ReadWindow): Promise<WindowBounds> {
@@ -176,13 +177,13 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
     encode(window, opts) {
       return (async function* () {
         if (closed) throw new Error('read session is closed');
-        let stream: ReturnType<typeof copyTo> | undefined;
+        let stream: CopyOut | undefined;
         let finished = false;
         try {
           const bounds = await setBounds(window ?? spec.window);
           const query = readQuery(opts.format, spec.model, relation, spec.columns, exported, bounds);
-          stream = client.query(copyTo(copyStatement(opts.format, query)));
-          yield* encodeFiles(stream, columns, opts);
+          stream = copyOut(client, copyStatement(opts.format, query));
+          yield* encodeFiles(stream, layout, opts);
           finished = true;
         } catch (err) {
           // A COPY stopped half way leaves the connection mid-protocol: it must not be reused.

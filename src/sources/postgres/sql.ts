@@ -8,16 +8,10 @@ import pg from 'pg';
 import type { ColumnInfo, Format, ModelDefinition } from '../../transfer/types.js';
 import { listElement } from './types.js';
 
-export const METADATA_COLUMNS: ColumnInfo[] = [
-  { name: '_sluice_transfer_id', pgType: 'text', typeOid: 25, isArray: false, nullable: false, logicalType: 'string' },
-  { name: '_sluice_synced_at', pgType: 'timestamp with time zone', typeOid: 1184, isArray: false, nullable: false, logicalType: 'timestamp_us_utc' },
-  { name: '_sluice_deleted', pgType: 'boolean', typeOid: 16, isArray: false, nullable: false, logicalType: 'boolean' },
-];
+export { METADATA_COLUMNS } from '../../formats/metadata.js';
 
 export const SETTING = {
   tenant: 'sluice.tenant',
-  transferId: 'sluice.transfer_id',
-  syncedAt: 'sluice.synced_at',
   fromCursor: 'sluice.from_cursor',
   toCursor: 'sluice.to_cursor',
   fromPk: (i: number) => `sluice.from_pk_${i}`,
@@ -79,14 +73,6 @@ function deletedExpression(model: ModelDefinition, columns: ColumnInfo[]): strin
   return col?.logicalType === 'boolean' ? `COALESCE(${ref}, false)` : `(${ref} IS NOT NULL)`;
 }
 
-function metadataExpressions(model: ModelDefinition, columns: ColumnInfo[]): string[] {
-  return [
-    `current_setting('${SETTING.transferId}') AS _sluice_transfer_id`,
-    `${param(SETTING.syncedAt, 'timestamptz')} AS _sluice_synced_at`,
-    `${deletedExpression(model, columns)} AS _sluice_deleted`,
-  ];
-}
-
 /**
  * One column as text for a format. PostgreSQL prints most types exactly as the logical type wants
  * (the session runs with TimeZone=UTC, DateStyle=ISO, IntervalStyle=iso_8601); the exceptions:
@@ -114,8 +100,10 @@ function columnExpression(c: ColumnInfo, format: Format): string {
 
 /**
  * The query whose COPY output a format's encoder consumes:
- * - csv / parquet: one column per model column plus the metadata columns, for `FORMAT csv`;
+ * - csv / parquet: one column per model column, for `FORMAT csv`;
  * - jsonl: a single text column holding the row as a JSON object, built by PostgreSQL.
+ * With a soft-delete column, `_sluice_deleted` ends each row; the encoder adds the constant metadata
+ * columns (formats/metadata.ts).
  */
 export function readQuery(
   format: Format,
@@ -130,7 +118,7 @@ export function readQuery(
       const expr = columnExpression(c, format);
       return expr === `src.${ident(c.name)}` ? expr : `${expr} AS ${ident(c.name)}`;
     }),
-    ...metadataExpressions(model, sourceColumns),
+    ...(model.softDelete ? [`${deletedExpression(model, sourceColumns)} AS _sluice_deleted`] : []),
   ];
   const base = `SELECT ${select.join(',\n       ')}\nFROM ${fromClause(relation, model)}\nWHERE ${whereClause(model, sourceColumns, w)}\nORDER BY ${orderClause(model)}`;
   // row_to_json over a subquery has no 100-argument limit (json_build_object has) and keeps column order.
