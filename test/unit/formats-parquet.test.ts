@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeFiles } from '../../src/formats/index.js';
 import { METADATA_COLUMNS } from '../../src/formats/metadata.js';
