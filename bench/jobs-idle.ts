@@ -8,7 +8,7 @@
  *
  *   npm run bench:jobs [-- --destinations 10000]
  *
- * Needs DATABASE_URL (a server where it may create and drop databases), like the tests.
+ * Uses DATABASE_URL's server (default: the local PostgreSQL), where it creates and drops its databases.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -35,7 +35,8 @@ const arg = (name: string, def: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 };
 const N = arg('destinations', 10_000);
-if (!process.env.SLUICE_TEST_DATABASE_URL) process.env.SLUICE_TEST_DATABASE_URL = process.env.DATABASE_URL;
+// Same default server as `npm run bench`: the local PostgreSQL.
+process.env.SLUICE_TEST_DATABASE_URL ??= process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const secretKey = crypto.randomBytes(32).toString('base64');
 const box = new SecretBox(Buffer.from(secretKey, 'base64'));

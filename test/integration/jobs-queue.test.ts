@@ -121,16 +121,19 @@ describe('job queue, scheduler and worker', () => {
       const [d] = await insertDestinations(db.pool, 1, { frequencyMinutes: null });
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
-      let first = true;
+      let gated: string | null = null;
       behaviour.set(d!.id, async (job) => {
-        if (first) {
-          first = false;
+        if (gated === null) {
+          gated = job.transferId;
           await gate;
         }
         return ok(job.transferId);
       });
       const a = await enqueueTransfer(db.pool, { destinationId: d!.id });
-      await until('first transfer to start', async () => worker.running() === 1);
+      // Wait until a holds the destination (inside the runner), not merely until its job was taken:
+      // between the two, a trigger's job could take the destination's lock first.
+      await until('first transfer to start', async () => gated !== null);
+      assert.equal(gated, a.transferId);
       const b = await enqueueTransfer(db.pool, { destinationId: d!.id });
       assert.equal(b.status, 'queued');
       assert.equal(b.behindRunning, true);
@@ -148,8 +151,7 @@ describe('job queue, scheduler and worker', () => {
         const mine = calls.filter((x) => x.destinationId === d!.id);
         return mine.length === expected && mine;
       });
-      // Which of a and b takes the destination's lock first is a race; a runs, in either order.
-      assert.ok(done.some((x) => x.transferId === a.transferId));
+      assert.equal(done[0]!.transferId, a.transferId, 'a runs first');
       for (const x of done) assert.ok([a.transferId, b.transferId, c.transferId].includes(x.transferId));
       for (let i = 1; i < done.length; i++) assert.ok(done[i]!.start >= done[i - 1]!.end);
     });
