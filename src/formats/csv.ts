@@ -30,7 +30,7 @@ export function encodeCsv(input: Readable, layout: RowLayout, opts: EncodeOption
       contentType: opts.compression === 'none' ? 'text/csv; charset=utf-8' : contentTypeOf(opts.compression),
       preamble: csvHeader(layout.columns),
     }),
-    (batch) => insertIntoRows(batch, insertion),
+    { map: (batch) => insertIntoRows(batch, insertion) },
   );
 }
 

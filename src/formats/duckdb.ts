@@ -8,7 +8,8 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 
 export const DUCKDB_MEMORY_LIMIT = process.env.SLUICE_DUCKDB_MEMORY_LIMIT ?? '128MB';
-// One thread: on a busy 2-core machine a second DuckDB thread cost ~25 % more CPU per row (bench, README).
+// One thread: the conversion already overlaps with PostgreSQL and Node; a second DuckDB thread was slower
+// on this 2-core machine (0.45× vs 0.53× COPY text in the same bench run).
 export const DUCKDB_THREADS = process.env.SLUICE_DUCKDB_THREADS ?? '1';
 
 /** A new in-memory DuckDB with Sluice's limits; close it with `closeSync()` when done. */

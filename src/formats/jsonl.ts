@@ -21,6 +21,6 @@ export function encodeJsonl(input: Readable, layout: RowLayout, opts: EncodeOpti
       extension: `jsonl${compressedExtension(opts.compression)}`,
       contentType: opts.compression === 'none' ? 'application/x-ndjson' : contentTypeOf(opts.compression),
     }),
-    (batch) => insertIntoRows(batch, insertion),
+    { map: (batch) => insertIntoRows(batch, insertion) },
   );
 }

@@ -1,14 +1,20 @@
 /**
- * Parquet, encoded natively by DuckDB: PostgreSQL's COPY csv stream is written into a FIFO that DuckDB
- * reads with explicit column types (no sniffing), converts where CSV cannot carry the type (hex → BLOB,
- * JSON arrays → LIST) and writes as Parquet to a temporary file. When a part is complete its bytes are
- * streamed out and the temporary file is deleted as soon as the body closes.
+ * Parquet, encoded natively by DuckDB. Each part's rows (PostgreSQL's COPY csv output) go to a
+ * temporary CSV file; when the part is complete, DuckDB reads it with explicit column types (no
+ * sniffing), converts where CSV cannot carry the type (hex → BLOB, JSON arrays → LIST), adds the
+ * constant metadata columns and writes a Parquet file — while the next part's rows are written. The
+ * finished file's bytes are then streamed out and it is deleted as soon as the body closes.
+ *
+ * Why a file and not a pipe: DuckDB reads a regular file with its parallel CSV reader in bounded
+ * memory, while a pipe needs `parallel = false`, whose buffers grew with the rows of the part (it ran
+ * out of its 128 MB on an 855 k-row part); the file also costs DuckDB less CPU than the pipe. The
+ * overlap a pipe gave (DuckDB encoding while PostgreSQL streams) comes from converting one part while
+ * the next is written. Temporary disk: about two parts of CSV plus two Parquet files.
  *
  * Logical type → Parquet (via DuckDB): decimal(p,s) → DECIMAL(p,s); timestamp_us_utc → TIMESTAMP
  * (isAdjustedToUTC, µs); timestamp_us → TIMESTAMP (local, µs); date → DATE; time_us → TIME (µs);
  * binary → BYTE_ARRAY; list<T> → LIST<T>; json and string → UTF8 strings; int16/32/64, float32/64, boolean.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -19,7 +25,7 @@ import { SluiceError } from '../errors.js';
 import { listElement } from '../sources/postgres/types.js';
 import { openDuckDB, sqlIdent, sqlString } from './duckdb.js';
 import { feedColumns, syncedAtText, type RowLayout } from './metadata.js';
-import { splitIntoFiles, writeWithBackpressure, type OpenPart } from './split.js';
+import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartSource } from './split.js';
 
 /** Rows per row group: half DuckDB's default, which measured ~25 MB less peak RSS at the same speed. */
 export const PARQUET_ROW_GROUP_SIZE = 61_440;
@@ -79,7 +85,7 @@ function parquetCompression(c: Compression): string {
   return c === 'none' ? 'uncompressed' : c;
 }
 
-/** The DuckDB statement that turns one CSV part (a FIFO) into one Parquet file. */
+/** The DuckDB statement that turns one CSV part into one Parquet file. */
 export function parquetCopySql(layout: RowLayout, csvPath: string, parquetPath: string, compression: Compression): string {
   const columns = feedColumns(layout);
   const feed = columns.map(feedColumn);
@@ -96,7 +102,7 @@ export function parquetCopySql(layout: RowLayout, csvPath: string, parquetPath: 
   SELECT ${select.join(', ')}
   FROM read_csv(${sqlString(csvPath)}, columns = {${types}}, header = false, auto_detect = false,
                 delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false,
-                parallel = false, max_line_size = ${MAX_ROW_BYTES}, buffer_size = ${2 * MAX_ROW_BYTES})
+                max_line_size = ${MAX_ROW_BYTES}, buffer_size = ${2 * MAX_ROW_BYTES})
 ) TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION ${parquetCompression(compression)}, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`;
 }
 
@@ -115,24 +121,6 @@ function parquetError(err: unknown): Error {
   }
   return err instanceof Error ? err : new Error(message);
 }
-
-function mkfifo(file: string): void {
-  const r = spawnSync('mkfifo', ['-m', '600', file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mkfifo ${file} failed: ${r.stderr || r.error?.message}`);
-}
-
-/** Re-read the part's size on disk after this many input bytes (a stat per few MB is free). */
-const STAT_EVERY = 4 * 1024 * 1024;
-
-/**
- * How the CSV reaches DuckDB. `fifo`: DuckDB converts while PostgreSQL streams (overlap, but reading a
- * pipe costs DuckDB more CPU). `file`: each part's CSV goes to a temporary file first, then DuckDB
- * converts it (less CPU in total; no overlap within a part). Chosen by measurement (README, Benchmarks).
- */
-export type ParquetFeed = 'fifo' | 'file';
-// Default `fifo`: with a core to spare it did the whole table end to end at 0.43× COPY text against
-// 0.32× for the file feed (same run); on a saturated machine the file feed's lower CPU won (0.29× vs 0.18×).
-export const PARQUET_FEED: ParquetFeed = process.env.SLUICE_PARQUET_FEED === 'file' ? 'file' : 'fifo';
 
 /** Hands a finished Parquet file to the consumer; the file is deleted once its body closes. */
 function emitParquet(out: string, index: number, rows: number, emit: (f: EncodedFile) => void): Promise<unknown> {
@@ -165,88 +153,76 @@ async function convert(layout: RowLayout, csv: string, out: string, compression:
   }
 }
 
-function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<string>, feed: ParquetFeed): OpenPart {
+/** Parts written to temporary CSV files and converted one at a time, each while the next is written. */
+function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<string>): PartSource {
   const consumed: Array<Promise<unknown>> = [];
-  // Parquet size / CSV size of the last part: estimates a `file`-fed part's output size for rotation.
+  // Parquet size / CSV size of the last converted part: estimates a part's output size for rotation.
   let ratio = 0.3;
-  return async (index, emit) => {
-    // At most two finished parts wait on disk for the consumer.
+  // The conversion in flight (at most one); a failure surfaces at the next part's finish or at drain.
+  let converting: Promise<void> = Promise.resolve();
+
+  const open: OpenPart = async (index, emit) => {
+    // At most two finished files wait on disk for the consumer.
     await consumed[index - 2]?.catch(() => undefined);
     const folder = await dir;
     const csv = path.join(folder, `part-${index}.csv`);
     const out = path.join(folder, `part-${index}.parquet`);
-    if (feed === 'fifo') mkfifo(csv);
-    let failed: Error | null = null;
     const writer = fs.createWriteStream(csv, { highWaterMark: 1024 * 1024 });
     // Failures surface through write()/finish(); an 'error' event without a listener would crash the process.
     writer.on('error', () => undefined);
-    const converting =
-      feed === 'fifo'
-        ? convert(layout, csv, out, compression).catch((err: unknown) => {
-            failed = err as Error;
-            // If DuckDB failed before opening the FIFO, our open() would block forever: open the read end
-            // ourselves so the writer's open returns, then stop it.
-            fs.open(csv, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, (e, fd) => {
-              if (!e) fs.close(fd, () => undefined);
-            });
-            writer.destroy(failed);
-          })
-        : null;
     let inBytes = 0;
-    let statAt = STAT_EVERY;
-    let outBytes = 0;
-    const cleanup = (): void => fs.rm(csv, { force: true }, () => undefined);
+    const removeCsv = (): void => fs.rm(csv, { force: true }, () => undefined);
     return {
       async write(chunk) {
-        try {
-          await writeWithBackpressure(writer, chunk);
-        } catch (err) {
-          // EPIPE means DuckDB stopped reading: its own error is the one worth reporting.
-          if (converting) await converting;
-          throw failed ?? err;
-        }
+        await writeWithBackpressure(writer, chunk);
         inBytes += chunk.length;
-        if (feed === 'file') outBytes = inBytes * ratio;
-        else if (inBytes >= statAt) {
-          statAt = inBytes + STAT_EVERY;
-          outBytes = await fsp.stat(out).then((s) => s.size, () => outBytes);
-        }
       },
-      // Past the CSV cap, report "full" so the splitter ends the file at the next row end.
-      bytes: () => (inBytes >= PARQUET_MAX_CSV_BYTES_PER_FILE ? Number.POSITIVE_INFINITY : outBytes),
+      // Past the CSV cap, report "full" so the splitter ends the file after the next row.
+      bytes: () => (inBytes >= PARQUET_MAX_CSV_BYTES_PER_FILE ? Number.POSITIVE_INFINITY : inBytes * ratio),
       async finish(rows) {
         try {
-          await new Promise<void>((resolve, reject) => writer.end((err?: Error | null) => (err ? reject(failed ?? err) : resolve())));
-          if (converting) await converting;
-          else await convert(layout, csv, out, compression);
-        } finally {
-          cleanup();
+          await new Promise<void>((resolve, reject) => writer.end((err?: Error | null) => (err ? reject(err) : resolve())));
+          await converting;
+        } catch (err) {
+          removeCsv();
+          throw err;
         }
-        if (failed) throw failed;
-        const size = (await fsp.stat(out)).size;
-        if (inBytes > 0) ratio = size / inBytes;
-        consumed[index] = emitParquet(out, index, rows, emit);
+        converting = (async () => {
+          try {
+            await convert(layout, csv, out, compression);
+          } catch (err) {
+            fs.rm(out, { force: true }, () => undefined);
+            throw err;
+          } finally {
+            removeCsv();
+          }
+          const size = (await fsp.stat(out)).size;
+          if (inBytes > 0) ratio = size / inBytes;
+          consumed[index] = emitParquet(out, index, rows, emit);
+        })();
+        converting.catch(() => undefined); // observed by the next finish or by drain
       },
       abort(err) {
         writer.destroy(err);
-        void (converting ?? Promise.resolve()).finally(() => {
-          cleanup();
-          fs.rm(out, { force: true }, () => undefined);
-        });
+        removeCsv();
       },
     };
   };
+  return { open, drain: () => converting };
 }
 
 export function encodeParquet(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
   const dir = fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-parquet-'));
   const limits = { maxRowsPerFile: Math.min(opts.maxRowsPerFile, PARQUET_MAX_ROWS_PER_FILE), maxBytesPerFile: opts.maxBytesPerFile };
-  const files = splitIntoFiles(input, limits, parquetParts(layout, opts.compression, dir, PARQUET_FEED));
+  const parts = parquetParts(layout, opts.compression, dir);
+  const files = splitIntoFiles(input, limits, parts.open, { drain: parts.drain });
   // Remove the temporary folder once iteration ends (files still being read are deleted on close).
   return (async function* () {
     try {
       yield* files;
     } finally {
+      // A conversion still running (the consumer stopped early) must not write into a removed folder.
+      await parts.drain().catch(() => undefined);
       const folder = await dir;
       await fsp.rm(folder, { recursive: true, force: true }).catch(() => undefined);
     }

@@ -22,6 +22,19 @@ export interface PartWriter {
 /** Opens part `index`; calls `emit` with its EncodedFile (at once for streams, after finishing for Parquet). */
 export type OpenPart = (index: number, emit: (file: EncodedFile) => void) => Promise<PartWriter>;
 
+/** Parts whose output is finished after `finish` returns (Parquet): `drain` settles when all are. */
+export interface PartSource {
+  open: OpenPart;
+  drain: () => Promise<void>;
+}
+
+export interface SplitOptions {
+  /** Applied to each batch first (encoders add the constant metadata columns with it). */
+  map?: (batch: RowBatch) => RowBatch;
+  /** Awaited after the last part's finish, before the files end. */
+  drain?: () => Promise<void>;
+}
+
 export interface SplitLimits {
   maxRowsPerFile: number;
   maxBytesPerFile: number;
@@ -87,8 +100,7 @@ export async function* splitIntoFiles(
   input: Readable,
   limits: SplitLimits,
   open: OpenPart,
-  /** Applied to each batch first (encoders add the constant metadata columns with it). */
-  map?: (batch: RowBatch) => RowBatch,
+  { map, drain }: SplitOptions = {},
 ): AsyncGenerator<EncodedFile> {
   if (!(limits.maxRowsPerFile >= 1) || !(limits.maxBytesPerFile >= 1)) throw new RangeError('maxRowsPerFile and maxBytesPerFile must be ≥ 1');
   const queue = new FileQueue();
@@ -127,6 +139,7 @@ export async function* splitIntoFiles(
       part = null;
       await done.finish(rows);
     }
+    await drain?.();
   };
 
   const pumping = pump().then(
