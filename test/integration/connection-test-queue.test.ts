@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QUEUE_SCHEMA } from '../../src/jobs/queue.js';
-import { startTestApi, type TestApi } from '../support/api.js';
+import { startTestApi } from '../support/api.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 
