@@ -67,6 +67,12 @@ const TestQuery = z.strictObject({
     .enum(['true', 'false'])
     .default('true')
     .describe('false: answer 202 with the queued test at once instead of waiting for its result'),
+  waitSeconds: z.coerce
+    .number()
+    .min(0.1, 'must be at least 0.1')
+    .max(600, 'must be at most 600')
+    .optional()
+    .describe('How long to wait for the result (default SLUICE_CONNECTION_TEST_WAIT_SECONDS, 60)'),
 });
 
 const ListQuery = z.strictObject({
@@ -92,7 +98,7 @@ export const connectionTestRoutes: RoutePlugin = {
           summary: 'Run the connection test on a worker; a pass makes the destination active',
           description:
             'Queues a connection test job (a request while one is queued joins it) and waits for its result, up to ' +
-            'SLUICE_CONNECTION_TEST_WAIT_SECONDS (60 s): 200 with the steps. No worker took it in time: 503 `no_worker` or ' +
+            '`waitSeconds` (default SLUICE_CONNECTION_TEST_WAIT_SECONDS, 60 s): 200 with the steps. No worker took it in time: 503 `no_worker` or ' +
             '`workers_busy`; still running: 504 `connection_test_timeout` (the test is not cancelled). With `wait=false`: ' +
             '202 with the queued test; follow `Location` (GET /v1/destinations/{id}/tests/{testId}) for its result.',
           params: IdParams,
@@ -109,7 +115,10 @@ export const connectionTestRoutes: RoutePlugin = {
         if (req.query.wait === 'false') {
           return reply.code(202).header('location', `/v1/destinations/${run.destinationId}/tests/${run.id}`).send(run);
         }
-        const done = await awaitConnectionTest(pool, run, wait);
+        const done = await awaitConnectionTest(pool, run, {
+          ...wait,
+          ...(req.query.waitSeconds !== undefined ? { timeoutMs: req.query.waitSeconds * 1000 } : {}),
+        });
         if (done.status === 'error' || !done.result) throw runError(done);
         return reply.code(200).send({ ...done.result, testId: done.id, destination: await getDestination(pool, done.destinationId) });
       },
