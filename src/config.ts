@@ -28,6 +28,13 @@ const EnvSchema = z.object({
     .optional(),
   SLUICE_HOST: z.string().default('127.0.0.1'),
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /**
+   * Port of `sluice worker`'s /metrics, /healthz and /readyz listener (on SLUICE_HOST); unset = no
+   * listener, so that several workers can share a host. `--metrics-port` overrides it.
+   */
+  SLUICE_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** How long a connection test request waits for the queued test's result before answering an error. */
+  SLUICE_CONNECTION_TEST_WAIT_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
   /** Public base URL of this Sluice (the OIDC issuer when SLUICE_IDENTITY=oidc). */
   SLUICE_PUBLIC_URL: z.string().url().optional(),
   SLUICE_IDENTITY: z.enum(['oidc', 'google', 'token-file']).default('oidc'),

@@ -13,7 +13,7 @@ import { validationError } from '../errors.js';
 import { authHook } from './auth.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { routes } from './routes/index.js';
-import type { ApiApp, ApiDeps } from './types.js';
+import type { ApiApp, ApiDeps, RoutePlugin } from './types.js';
 
 export type { ApiApp, ApiDeps } from './types.js';
 
@@ -24,7 +24,12 @@ const PART_NAMES: Record<string, string> = {
   headers: 'headers',
 };
 
-export async function buildServer(deps: ApiDeps): Promise<ApiApp> {
+export interface BuildOptions {
+  /** Route plugins to register (default: all of routes/index.ts); `sluice worker` serves only health and metrics. */
+  routes?: RoutePlugin[];
+}
+
+export async function buildServer(deps: ApiDeps, opts: BuildOptions = {}): Promise<ApiApp> {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance's logger type the plain one.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -61,7 +66,7 @@ export async function buildServer(deps: ApiDeps): Promise<ApiApp> {
 
   app.addHook('onRequest', authHook(deps.pool));
 
-  for (const plugin of routes) {
+  for (const plugin of opts.routes ?? routes) {
     await app.register(async (scope) => {
       await plugin.register(scope as unknown as ApiApp, deps);
     });

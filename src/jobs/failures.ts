@@ -51,7 +51,16 @@ function isErrorShape(err: unknown): boolean {
 }
 
 /** The error as stored in `destinations.last_error` and shown by the API: no stack, no secrets. */
-export function errorRecord(err: unknown): { code: string; message: string; actor: string; hint?: string; at: string } {
+/** An error as stored in the control store (last_error, a test's error): no stack, no secrets. */
+export interface ErrorRecord {
+  code: string;
+  message: string;
+  actor: string;
+  hint?: string;
+  at: string;
+}
+
+export function errorRecord(err: unknown): ErrorRecord {
   const at = new Date().toISOString();
   if (err instanceof SluiceError) {
     return { code: err.code, message: err.message, actor: err.actor, ...(err.hint ? { hint: err.hint } : {}), at };

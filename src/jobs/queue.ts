@@ -43,9 +43,11 @@ export interface TransferJob {
   trigger: TransferTrigger;
 }
 
-/** Payload of a `connection_test` job. */
+/** Payload of a `connection_test` job: ids only, never the destination's configuration or secrets. */
 export interface ConnectionTestJob {
   destinationId: string;
+  /** The `connection_tests` row the worker fills in (absent only in jobs queued by older versions). */
+  testId?: string;
 }
 
 export interface TransferRequest {
@@ -177,12 +179,18 @@ export async function addTransferJob(db: Queryable, payload: TransferJob, runAt?
   );
 }
 
-/** Queues a connection test (one waiting per destination). */
-export async function enqueueConnectionTest(db: Queryable, destinationId: string): Promise<void> {
-  const payload: ConnectionTestJob = { destinationId };
+export const connectionTestJobKey = (destinationId: string): string => `connection_test:${destinationId}`;
+
+/**
+ * Adds a connection test job; callers go through requestConnectionTest (jobs/connection-tests.ts),
+ * which coalesces requests. The key keeps one waiting per destination. A negative priority runs it
+ * before waiting transfers: someone is usually waiting for the answer. Two attempts: the second only
+ * happens when the worker running the first died (the task records its own failures and returns).
+ */
+export async function addConnectionTestJob(db: Queryable, payload: ConnectionTestJob): Promise<void> {
   await db.query(
-    `SELECT ${QUEUE_SCHEMA}.add_job($1, $2::json, job_key => $3, max_attempts => 1)`,
-    [CONNECTION_TEST_TASK, JSON.stringify(payload), `connection_test:${destinationId}`],
+    `SELECT ${QUEUE_SCHEMA}.add_job($1, $2::json, job_key => $3, max_attempts => 2, priority => -10)`,
+    [CONNECTION_TEST_TASK, JSON.stringify(payload), connectionTestJobKey(payload.destinationId)],
   );
 }
 

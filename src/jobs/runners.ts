@@ -4,10 +4,10 @@
  * records its outcome on the destination.
  */
 import type { Config } from '../config.js';
-import { endpointPolicy, loadS3Config, recordConnectionTest } from '../control/destinations.js';
+import { testSavedDestination } from '../control/destination-tests.js';
+import { loadS3Config } from '../control/destinations.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
-import { runConnectionTest } from '../destinations/s3/connection-test.js';
 import { createObjectWriter } from '../destinations/s3/object-writer.js';
 import type { IdentitySource } from '../identity/types.js';
 import type { Logger } from '../log.js';
@@ -93,19 +93,15 @@ function timedSource(source: TransferSource, metrics: Metrics): TransferSource {
   };
 }
 
+/**
+ * The connection test of a saved destination, recorded on it exactly as a direct test is (status,
+ * last test, last error, learnt account): the same testSavedDestination the CLI's --local uses.
+ */
 export function s3ConnectionTester(deps: Pick<PipelineDeps, 'pool' | 'secrets' | 'config' | 'identity' | 'log'>): ConnectionTester {
-  return async (destinationId) => {
-    const config = await loadS3Config(deps.pool, deps.secrets, destinationId);
-    const result = await runConnectionTest(config, {
-      identity: deps.identity,
-      log: deps.log,
-      endpointPolicy: endpointPolicy(deps.config),
-    });
+  return async (destinationId, ctx) => {
+    const { result } = await testSavedDestination(deps.pool, deps.secrets, { config: deps.config, identity: deps.identity, log: ctx.log }, destinationId);
     const failed = result.steps.find((s) => s.status === 'failed');
-    const error = failed
-      ? { code: failed.code ?? 'connection_test_failed', actor: failed.actor ?? 'recipient', message: failed.message, step: failed.step }
-      : undefined;
-    await recordConnectionTest(deps.pool, destinationId, { passed: result.passed, ...(error ? { error } : {}) });
-    return { passed: result.passed, ...(error ? { error } : {}) };
+    const error = failed ? { code: failed.code ?? 'connection_test_failed', actor: failed.actor ?? 'recipient', message: failed.message } : undefined;
+    return { passed: result.passed, result, ...(error ? { error } : {}) };
   };
 }

@@ -9,6 +9,8 @@ import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { ConnectionTestResult } from '../destinations/s3/types.js';
+import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning } from './connection-tests.js';
 import { classifyFailure, errorRecord } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
 import {
@@ -57,6 +59,8 @@ export interface ConnectionTestOutcome {
   passed: boolean;
   /** The failed step's error (code, actor, message, hint). */
   error?: { code: string; actor: string; message: string; hint?: string };
+  /** Every step, as the API returns them (kept in `connection_tests`). */
+  result?: ConnectionTestResult;
 }
 
 /** Runs the connection test of a destination and records the outcome on it (status, last error). */
@@ -154,10 +158,27 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     return finishTransfer(deps, job, outcome, { seconds, log: jlog, userCancelled: cancel.signal.aborted, shuttingDown: helpers.abortSignal.aborted, helpers });
   };
 
-  const connectionTestTask: Task = async (payload) => {
-    const { destinationId } = payload as ConnectionTestJob;
-    const jlog = log.child({ destinationId });
-    const outcome = await deps.runConnectionTest(destinationId, { signal: new AbortController().signal, log: jlog });
+  const connectionTestTask: Task = async (payload, helpers) => {
+    const job = payload as ConnectionTestJob;
+    const testId = job.testId ?? (await insertConnectionTestRun(deps.pool, job.destinationId));
+    const jlog = log.child({ destinationId: job.destinationId, connectionTestId: testId });
+    await markConnectionTestRunning(deps.pool, testId);
+    let outcome: ConnectionTestOutcome;
+    try {
+      outcome = await deps.runConnectionTest(job.destinationId, { signal: helpers.abortSignal, log: jlog });
+    } catch (err) {
+      // The test could not run at all (destination deleted, control store error): recorded, not
+      // retried — the one waiting for it gets the error now rather than after a backoff.
+      const error = errorRecord(err);
+      await finishConnectionTestRun(deps.pool, testId, { status: 'error', error });
+      metrics.connectionTests.inc({ outcome: 'error', code: error.code });
+      jlog.warn({ error }, 'connection test could not run');
+      return;
+    }
+    await finishConnectionTestRun(deps.pool, testId, {
+      status: outcome.passed ? 'passed' : 'failed',
+      result: outcome.result ?? { passed: outcome.passed, steps: [] },
+    });
     metrics.connectionTests.inc({ outcome: outcome.passed ? 'passed' : 'failed', code: outcome.passed ? 'ok' : (outcome.error?.code ?? 'unknown') });
     jlog.info({ passed: outcome.passed, ...(outcome.error ? { error: outcome.error } : {}) }, 'connection test finished');
   };

@@ -31,6 +31,8 @@ before(async () => {
   s3 = await startS3([BUCKET]);
   allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
   api = await startTestApi({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' });
+  // Saved destinations are tested by a worker (a `connection_test` job).
+  await api.startWorker();
   recipientId = (await post('/v1/recipients', { name: 'Acme', tenantId: 'acme' })).json().id;
 });
 after(async () => {

@@ -9,7 +9,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../src/control/embedded.js';
+import { addTransferJob, enqueueTransfer } from '../../src/jobs/queue.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { spawnProc, stopProc, type Proc } from '../support/jobs-processes.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 
@@ -19,6 +22,11 @@ const KEY = { accessKeyId: 'AKIACLICONNECTION001', secretAccessKey: `cli${crypto
 let db: TestDatabase;
 let s3: TestS3;
 let dataDir: string;
+/** A real `sluice worker` with its metrics listener: `destinations test` runs on it. */
+let worker: Proc;
+let metricsUrl: string;
+
+const SECRET_KEY = 'lEqJ0WQ6ys1n1Ur1nH0Jo5W3uGd2o3xGq1Zr6YlB5Ns=';
 
 interface Run {
   code: number;
@@ -32,7 +40,7 @@ function sluice(args: string[], stdin?: string): Promise<Run> {
       ...process.env,
       DATABASE_URL: db.url,
       SLUICE_DATA_DIR: dataDir,
-      SLUICE_SECRET_KEY: 'lEqJ0WQ6ys1n1Ur1nH0Jo5W3uGd2o3xGq1Zr6YlB5Ns=',
+      SLUICE_SECRET_KEY: SECRET_KEY,
       SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
       SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
       SLUICE_LOG_LEVEL: 'warn',
@@ -53,8 +61,25 @@ before(async () => {
   s3 = await startS3([BUCKET]);
   allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-cli-'));
+  // The worker's source: a small table beside the control store (its search path ends in public).
+  await db.pool.query(`CREATE TABLE public.cli_events (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL);
+                       INSERT INTO public.cli_events SELECT g, 'acme', now() FROM generate_series(1, 25) g`);
+  const models = path.join(dataDir, 'sluice.yaml');
+  await fs.writeFile(models, 'models:\n  - name: events\n    table: public.cli_events\n    cursor: updated_at\n    tenant: tenant_id\n');
+  const port = await freePort();
+  metricsUrl = `http://127.0.0.1:${port}`;
+  worker = spawnProc(['src/cli/main.ts', 'worker', '--metrics-port', String(port)], {
+    DATABASE_URL: db.url,
+    SLUICE_DATA_DIR: dataDir,
+    SLUICE_CONFIG: models,
+    SLUICE_SECRET_KEY: SECRET_KEY,
+    SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
+    SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
+  });
+  await worker.waitFor(/worker metrics and health listening/);
 });
 after(async () => {
+  if (worker) await stopProc(worker);
   await s3.close();
   await db.drop();
   await fs.rm(dataDir, { recursive: true, force: true });
@@ -135,6 +160,50 @@ describe('sluice CLI', () => {
     assert.ok(!test.stdout.includes(KEY.secretAccessKey) && !test.stderr.includes(KEY.secretAccessKey));
     const { rows } = await db.pool.query('SELECT status FROM destinations WHERE id = $1', [destinationId]);
     assert.equal(rows[0].status, 'active');
+    // It ran on the worker, as a queued job.
+    assert.match(worker.output(), /"msg":"connection test finished"/);
+  });
+
+  it('worker: /metrics, /healthz and /readyz on --metrics-port, with the queue, transfer and connection-test metrics', async () => {
+    assert.deepEqual(await (await fetch(`${metricsUrl}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${metricsUrl}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { controlStore: true, queue: true });
+    // Nothing else of the API is served there.
+    assert.ok([401, 404].includes((await fetch(`${metricsUrl}/v1/destinations`)).status));
+
+    const { transferId } = await enqueueTransfer(db.pool, { destinationId, trigger: 'cli' });
+    for (let i = 0; i < 600; i++) {
+      const { rows } = await db.pool.query('SELECT status FROM transfers WHERE id = $1', [transferId]);
+      if (!['queued', 'running'].includes(rows[0].status)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A retry-like job due in an hour, to see the queue gauges.
+    await addTransferJob(db.pool, { transferId: 'trf_later', destinationId, kind: 'INCREMENTAL', trigger: 'cli' }, new Date(Date.now() + 3600_000));
+    const res = await fetch(`${metricsUrl}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const body = await res.text();
+    assert.match(body, /^sluice_connection_tests_total\{outcome="passed",code="ok"\} 1$/m);
+    assert.match(body, /^sluice_transfers_total\{status="succeeded",kind="INCREMENTAL"\} 1$/m);
+    assert.match(body, /^sluice_rows_delivered_total\{model="events"\} 25$/m);
+    assert.match(body, /^sluice_queue_jobs\{task="transfer",state="delayed"\} 1$/m);
+    assert.match(body, /^# TYPE sluice_queue_oldest_waiting_seconds gauge$/m);
+    assert.match(body, /^sluice_process_/m);
+    await db.pool.query(`DELETE FROM graphile_worker._private_jobs WHERE payload->>'transferId' = 'trf_later'`);
+  });
+
+  it('destinations test: --no-wait prints the queued test; --local runs it in the CLI process', async () => {
+    const queued = await sluice(['destinations', 'test', destinationId, '--no-wait', '--json']);
+    assert.equal(queued.code, 0, queued.stderr);
+    const run = JSON.parse(queued.stdout);
+    assert.match(run.id, /^ctt_/);
+    assert.equal(run.destinationId, destinationId);
+    const local = await sluice(['destinations', 'test', destinationId, '--local']);
+    assert.equal(local.code, 0, local.stdout + local.stderr);
+    assert.match(local.stdout, /connection test passed/);
+    const both = await sluice(['destinations', 'test', destinationId, '--local', '--no-wait']);
+    assert.equal(both.code, 2);
   });
 
   it('destinations test: exit code 1 and who must act when a step fails', async () => {

@@ -9,7 +9,11 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/identity/types.js';
+import { s3ConnectionTester } from '../../src/jobs/runners.js';
+import { loadJobSettings } from '../../src/jobs/settings.js';
+import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { createLogger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 
 /** A tiny OIDC-like identity for tests: describes itself and returns a recognisable fake token. */
@@ -36,10 +40,14 @@ export interface TestApi {
   db: TestDatabase;
   config: Config;
   secrets: SecretBox;
+  /** Shared by the API and the workers of startTestWorker, as in `sluice start`. */
+  metrics: Metrics;
   key: string;
   /** Everything the server logged so far. */
   logs(): string;
   auth: { authorization: string };
+  /** Starts a worker on the API's database (connection tests run on it); stopped by close() too. */
+  startWorker(): Promise<{ worker: Worker; stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -55,17 +63,43 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
   const log = createLogger({ level: 'trace', format: 'json', destination: sink });
   const config = loadConfig({ DATABASE_URL: db.url, SLUICE_DATA_DIR: '.tmp/api-test', ...env });
   const secrets = new SecretBox(crypto.randomBytes(32));
-  const app = await buildServer({ pool: db.pool, secrets, log, config, identity: testIdentity() });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const app = await buildServer({ pool: db.pool, secrets, log, config, identity: testIdentity(), metrics });
   const { key } = await createApiKey(db.pool, { name: 'test' });
+  const workers = new Set<Worker>();
   return {
     app,
     db,
     config,
     secrets,
+    metrics,
     key,
     logs: () => lines.join(''),
     auth: { authorization: `Bearer ${key}` },
+    async startWorker() {
+      // The real queue and worker loop with the real connection test; transfers are not part of these tests.
+      const worker = await startWorker({
+        pool: db.pool,
+        databaseUrl: db.url,
+        log,
+        metrics,
+        settings: loadJobSettings({}),
+        sourceKey: 'test',
+        schedule: false,
+        runTransfer: () => Promise.reject(new Error('no transfers in API tests')),
+        runConnectionTest: s3ConnectionTester({ pool: db.pool, secrets, config, identity: testIdentity(), log }),
+      });
+      workers.add(worker);
+      return {
+        worker,
+        stop: async () => {
+          workers.delete(worker);
+          await worker.stop();
+        },
+      };
+    },
     async close() {
+      await Promise.all([...workers].map((w) => w.stop()));
       await app.close();
       await db.drop();
     },

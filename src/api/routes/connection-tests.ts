@@ -1,7 +1,19 @@
-/** Connection tests: of a saved destination (recorded) and of a configuration before it is saved. */
+/**
+ * Connection tests: of a saved destination (a `connection_test` job on the queue, run by a worker and
+ * recorded) and of a configuration before it is saved (run here, in the API process).
+ */
 import { z } from 'zod';
-import { testSavedDestination, testUnsavedDestination } from '../../control/destination-tests.js';
-import { DestinationConfigInput } from '../../control/destinations.js';
+import { testUnsavedDestination } from '../../control/destination-tests.js';
+import { DestinationConfigInput, getDestination } from '../../control/destinations.js';
+import {
+  awaitConnectionTest,
+  getConnectionTest,
+  listConnectionTests,
+  requestConnectionTest,
+  runError,
+  type AwaitOptions,
+} from '../../jobs/connection-tests.js';
+import { loadJobSettings } from '../../jobs/settings.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 import { Destination } from './destinations.js';
@@ -25,28 +37,121 @@ export const ConnectionTestResult = z
   })
   .describe('ConnectionTestResult');
 
+const time = z.string().describe('ISO 8601');
+
+export const ConnectionTestRun = z
+  .object({
+    id: z.string().describe('ctt_…'),
+    destinationId: z.string(),
+    status: z
+      .enum(['queued', 'running', 'passed', 'failed', 'error'])
+      .describe('queued → running → passed | failed; error: the test could not run (see `error`)'),
+    requestedAt: time,
+    startedAt: time.nullable(),
+    finishedAt: time.nullable(),
+    result: ConnectionTestResult.nullable().describe('The steps, once passed or failed'),
+    error: z
+      .object({ code: z.string(), message: z.string(), actor: z.string(), hint: z.string().optional(), at: z.string() })
+      .nullable()
+      .describe('Why the test could not run (status error)'),
+  })
+  .describe('ConnectionTestRun');
+
+const TestParams = z.strictObject({
+  id: IdParams.shape.id,
+  testId: z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+});
+
+const TestQuery = z.strictObject({
+  wait: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe('false: answer 202 with the queued test at once instead of waiting for its result'),
+  waitSeconds: z.coerce
+    .number()
+    .min(0.1, 'must be at least 0.1')
+    .max(600, 'must be at most 600')
+    .optional()
+    .describe('How long to wait for the result (default SLUICE_CONNECTION_TEST_WAIT_SECONDS, 60)'),
+});
+
+const ListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1, 'must be at least 1').max(50, 'must be at most 50').default(20),
+});
+
 const tags = ['connection tests'];
 
 export const connectionTestRoutes: RoutePlugin = {
   name: 'connection-tests',
-  register(app, { pool, secrets, config, identity, log }) {
+  register(app, { pool, config, identity, log }) {
     const deps = { config, identity, log };
+    const wait: AwaitOptions = {
+      timeoutMs: config.SLUICE_CONNECTION_TEST_WAIT_SECONDS * 1000,
+      deadAfterMs: loadJobSettings().deadAfterMs,
+    };
     app.post(
       '/v1/destinations/:id/test',
       {
         schema: {
           tags,
           security: bearer,
-          summary: 'Run the connection test; a pass makes the destination active',
+          summary: 'Run the connection test on a worker; a pass makes the destination active',
+          description:
+            'Queues a connection test job (a request while one is queued joins it) and waits for its result, up to ' +
+            '`waitSeconds` (default SLUICE_CONNECTION_TEST_WAIT_SECONDS, 60 s): 200 with the steps. No worker took it in time: 503 `no_worker` or ' +
+            '`workers_busy`; still running: 504 `connection_test_timeout` (the test is not cancelled). With `wait=false`: ' +
+            '202 with the queued test; follow `Location` (GET /v1/destinations/{id}/tests/{testId}) for its result.',
           params: IdParams,
-          response: { 200: ConnectionTestResult.extend({ destination: Destination }), ...errorResponses },
+          querystring: TestQuery,
+          response: {
+            200: ConnectionTestResult.extend({ testId: z.string(), destination: Destination }),
+            202: ConnectionTestRun,
+            ...errorResponses,
+          },
         },
       },
-      async (req) => {
-        const { result, destination } = await testSavedDestination(pool, secrets, deps, req.params.id);
-        return { ...result, destination };
+      async (req, reply) => {
+        const { run } = await requestConnectionTest(pool, req.params.id);
+        if (req.query.wait === 'false') {
+          return reply.code(202).header('location', `/v1/destinations/${run.destinationId}/tests/${run.id}`).send(run);
+        }
+        const done = await awaitConnectionTest(pool, run, {
+          ...wait,
+          ...(req.query.waitSeconds !== undefined ? { timeoutMs: req.query.waitSeconds * 1000 } : {}),
+        });
+        if (done.status === 'error' || !done.result) throw runError(done);
+        return reply.code(200).send({ ...done.result, testId: done.id, destination: await getDestination(pool, done.destinationId) });
       },
     );
+    app.get(
+      '/v1/destinations/:id/tests/:testId',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: 'Show one connection test: its status and, once finished, its steps',
+          params: TestParams,
+          response: { 200: ConnectionTestRun, ...errorResponses },
+        },
+      },
+      async (req) => getConnectionTest(pool, req.params.id, req.params.testId),
+    );
+    app.get(
+      '/v1/destinations/:id/tests',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: "The destination's recent connection tests, newest first (the last 50 are kept)",
+          params: IdParams,
+          querystring: ListQuery,
+          response: { 200: z.object({ tests: z.array(ConnectionTestRun) }), ...errorResponses },
+        },
+      },
+      async (req) => ({ tests: await listConnectionTests(pool, req.params.id, req.query.limit) }),
+    );
+    // Stays in the API process: the configuration carries the secret access key, which must never be
+    // put in a job payload (the queue's table is readable to anyone with the control store).
     app.post(
       '/v1/destinations/test',
       {

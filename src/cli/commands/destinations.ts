@@ -13,7 +13,7 @@ import {
   type DestinationView,
 } from '../../control/destinations.js';
 import type { ConnectionTestResult } from '../../destinations/s3/types.js';
-import { SluiceError } from '../../errors.js';
+import { SluiceError, validationError } from '../../errors.js';
 import { given, printJson, printRecord, printTable, withRuntime } from '../output.js';
 
 /** API field → CLI flag, for error messages. */
@@ -209,22 +209,42 @@ export function registerDestinations(program: Command): void {
 
   cmd
     .command('test <id>')
-    .description('Run the connection test; exit code 0 only when every step passed.')
+    .description('Run the connection test on a worker (queued like the API does) and wait for it; exit code 0 only when every step passed.')
+    .option('--no-wait', 'queue the test and print its id without waiting (see the result with GET /v1/destinations/<id>/tests/<test id>)')
+    .option('--local', 'run the test in this process instead of on a worker (e.g. before any worker runs); recorded the same way')
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: { json?: boolean }) => {
-      // Loaded here: the S3 SDK and the identity sources are heavy, and only this command needs them.
-      const { testSavedDestination } = await import('../../control/destination-tests.js');
-      const { createIdentitySource } = await import('../../identity/index.js');
-      const { result } = await withRuntime(async (rt) => {
+    .action(async (id: string, opts: { json?: boolean; wait: boolean; local?: boolean }) => {
+      if (opts.local && !opts.wait) throw validationError([{ field: '--local', message: 'cannot be combined with --no-wait' }], 'options');
+      const out = await withRuntime(async (rt) => {
+        if (!opts.local) {
+          const { awaitConnectionTest, requestConnectionTest, runError } = await import('../../jobs/connection-tests.js');
+          const { loadJobSettings } = await import('../../jobs/settings.js');
+          const { run } = await requestConnectionTest(rt.pool, id);
+          if (!opts.wait) return { queued: run };
+          const done = await awaitConnectionTest(rt.pool, run, {
+            timeoutMs: rt.config.SLUICE_CONNECTION_TEST_WAIT_SECONDS * 1000,
+            deadAfterMs: loadJobSettings().deadAfterMs,
+          });
+          if (done.status === 'error' || !done.result) throw runError(done);
+          return { result: done.result };
+        }
+        // Loaded here: the S3 SDK and the identity sources are heavy, and only this path needs them.
+        const { testSavedDestination } = await import('../../control/destination-tests.js');
+        const { createIdentitySource } = await import('../../identity/index.js');
         const identity = await createIdentitySource(rt.config, { pool: rt.pool, secrets: rt.secrets, log: rt.log });
         try {
-          return await testSavedDestination(rt.pool, rt.secrets, { config: rt.config, identity, log: rt.log }, id);
+          return { result: (await testSavedDestination(rt.pool, rt.secrets, { config: rt.config, identity, log: rt.log }, id)).result };
         } finally {
           await identity.close?.();
         }
       });
-      if (opts.json) printJson(result);
-      else printConnectionTest(result);
-      if (!result.passed) process.exitCode = 1;
+      if (out.queued) {
+        if (opts.json) printJson(out.queued);
+        else console.log(`connection test ${out.queued.id} queued for ${id}`);
+        return;
+      }
+      if (opts.json) printJson(out.result);
+      else printConnectionTest(out.result);
+      if (!out.result.passed) process.exitCode = 1;
     });
 }

@@ -9,7 +9,7 @@ import { buildServer, type ApiApp } from '../../api/server.js';
 import { loadConfig, type Config } from '../../config.js';
 import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/run.js';
 import { createIdentitySource } from '../../identity/index.js';
-import { s3ConnectionTester } from '../../jobs/runners.js';
+import { queuedConnectionTester } from '../../jobs/connection-tests.js';
 import { startJobService, type JobService } from '../../jobs/service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { createMetrics } from '../../metrics.js';
@@ -53,7 +53,9 @@ export function registerStart(program: Command): void {
         log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
         const stopped = untilSignal(log, shutdown);
         if (demo) {
-          const report = await firstDelivery(pool, log, demo, s3ConnectionTester({ pool, secrets, config, identity, log }));
+          // Through the queue, like any connection test: the worker started above runs it.
+          const tester = queuedConnectionTester(pool, { timeoutMs: config.SLUICE_CONNECTION_TEST_WAIT_SECONDS * 1000, deadAfterMs: service.settings.deadAfterMs });
+          const report = await firstDelivery(pool, log, demo, tester);
           console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created }));
           demo.startChanges(60_000);
         } else {
