@@ -2,8 +2,9 @@
  * Locks held for the length of a transfer, on one dedicated control-store connection (session
  * advisory locks: they vanish with the connection, so a killed worker never leaves one behind).
  *
- * - The destination lock backs up the named queue: if a worker was presumed dead and its job handed
- *   to another, but the first is in fact still running, the second does not start.
+ * - The destination lock makes "one transfer per destination at a time" hold: a transfer triggered
+ *   while another runs waits for it, and if a worker was presumed dead and its job handed to another
+ *   while the first is in fact still running, the second does not start.
  * - Source slots cap the transfers running against one source database across all workers: slot
  *   n of source s is the advisory lock (hash(s), n).
  */

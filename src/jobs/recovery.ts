@@ -1,7 +1,7 @@
 /**
  * Crash recovery. graphile-worker leaves the jobs of a worker that died locked for 4 hours. Every
  * worker pool therefore writes a heartbeat into `workers`; each live worker, on its own heartbeat,
- * unlocks the jobs (and named queues) of pools whose heartbeat is older than the bound — and of pools
+ * unlocks the jobs of pools whose heartbeat is older than the bound — and of pools
  * that never wrote one — so that another worker picks the destination up within about
  * `deadAfter + heartbeat`.
  */
