@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
-import { startS3, type TestS3 } from '../support/s3.js';
+import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
 
 const BUCKET = 'api-ct-bucket';
 const KEY = { accessKeyId: 'AKIAAPICONNECTIONT01', secretAccessKey: 'api-connection-test-secret-000000000000' };
@@ -15,17 +15,7 @@ async function post(url: string, payload?: object) {
   return api.app.inject({ method: 'POST', url, headers: api.auth, ...(payload ? { payload } : {}) });
 }
 
-function s3rverConfig(bucket = BUCKET) {
-  return {
-    bucket,
-    region: 'us-east-1',
-    prefix: 'exports',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    requestChecksums: false,
-    auth: { ...KEY },
-  };
-}
+const s3rverConfig = (bucket = BUCKET) => s3rverDestination(s3, bucket, KEY);
 
 before(async () => {
   s3 = await startS3([BUCKET]);

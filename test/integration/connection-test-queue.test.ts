@@ -8,24 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import { QUEUE_SCHEMA } from '../../src/jobs/queue.js';
 import { startTestApi } from '../support/api.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
-import { startS3, type TestS3 } from '../support/s3.js';
+import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
 
 const BUCKET = 'queue-ct-bucket';
 const KEY = { accessKeyId: 'AKIAQUEUECONNTEST001', secretAccessKey: 'queue-connection-test-secret-0000000000' };
 
 let s3: TestS3;
 
-function s3rverConfig(bucket = BUCKET) {
-  return {
-    bucket,
-    region: 'us-east-1',
-    prefix: 'exports',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    requestChecksums: false,
-    auth: { ...KEY },
-  };
-}
+const s3rverConfig = (bucket = BUCKET) => s3rverDestination(s3, bucket, KEY);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -66,3 +66,8 @@ export async function startS3(buckets: string[] = ['test-bucket']): Promise<Test
     },
   };
 }
+
+/** The API body of a destination that writes to `s3` (path style, access keys, no streaming checksums). */
+export function s3rverDestination(s3: TestS3, bucket: string, auth: { accessKeyId: string; secretAccessKey: string }) {
+  return { bucket, region: 'us-east-1', prefix: 'exports', endpoint: s3.endpoint, forcePathStyle: true, requestChecksums: false, auth: { ...auth } };
+}
