@@ -7,13 +7,15 @@
  * higher level would miss the 0.6× target; zstd -1 compresses better than gzip -1 at a higher rate.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { Duplex, PassThrough, type Transform } from 'node:stream';
+import { Duplex, PassThrough, type Transform, type TransformOptions } from 'node:stream';
 import zlib from 'node:zlib';
 import { SluiceError } from '../errors.js';
 import type { Compression } from '../transfer/types.js';
 
 export const GZIP_LEVEL = 1;
 export const ZSTD_LEVEL = 1;
+/** Input bytes a compressor may hold before it pushes back on the reader. */
+const COMPRESSOR_BUFFER = 4 * 1024 * 1024;
 
 let zstdChecked: boolean | undefined;
 
@@ -51,11 +53,16 @@ function zstdStream(level: number): Duplex {
   return duplex;
 }
 
+// zlib passes Transform options through (its typings omit them): a deeper input buffer lets the reader
+// keep PostgreSQL streaming while deflate catches up, instead of pausing every 16 KiB (bench: 0.57–0.60×
+// → 0.62–0.69× COPY csv for tenant 1).
+const gzipOptions: zlib.ZlibOptions & TransformOptions = { level: GZIP_LEVEL, chunkSize: 64 * 1024, writableHighWaterMark: COMPRESSOR_BUFFER };
+
 /** A stream that compresses what is written into it. `none` passes bytes through. */
 export function createCompressor(compression: Compression): Duplex | Transform {
   switch (compression) {
     case 'gzip':
-      return zlib.createGzip({ level: GZIP_LEVEL });
+      return zlib.createGzip(gzipOptions);
     case 'zstd':
       assertZstdAvailable();
       return zstdStream(ZSTD_LEVEL);
