@@ -52,23 +52,36 @@ interface Insertion {
   tail: (data: Buffer, end: number) => number;
 }
 
-/** A batch with `insertion` made in every row. */
+/**
+ * A batch with `insertion` made in every row. The rows and the inserted bytes are first laid side by
+ * side in the new batch's own memory, so that every per-row move is a copyWithin (a memmove, ~3×
+ * cheaper per call than Buffer#copy between two buffers — this runs three times per row).
+ */
 export function insertIntoRows(batch: RowBatch, insertion: Insertion): RowBatch {
-  const add = insertion.bytes;
-  const data = Buffer.allocUnsafe(batch.data.length + batch.rows * add.length);
+  const add = insertion.bytes.length;
+  const outSize = batch.data.length + batch.rows * add;
+  // [ output | input rows | inserted bytes ]: the output never reaches the input it reads.
+  const arena = Buffer.allocUnsafe(outSize + batch.data.length + add);
+  const input = outSize;
+  const inserted = input + batch.data.length;
+  arena.set(batch.data, input);
+  arena.set(insertion.bytes, inserted);
   const ends = new Uint32Array(batch.rows);
-  let start = 0;
+  let start = input;
   let at = 0;
   for (let i = 0; i < batch.rows; i++) {
-    const end = batch.ends[i]!;
-    const cut = end - insertion.tail(batch.data, end);
-    at += batch.data.copy(data, at, start, cut);
-    at += add.copy(data, at);
-    at += batch.data.copy(data, at, cut, end);
+    const end = input + batch.ends[i]!;
+    const cut = end - insertion.tail(arena, end);
+    arena.copyWithin(at, start, cut);
+    at += cut - start;
+    arena.copyWithin(at, inserted, inserted + add);
+    at += add;
+    arena.copyWithin(at, cut, end);
+    at += end - cut;
     ends[i] = at;
     start = end;
   }
-  return { data, rows: batch.rows, ends };
+  return { data: arena.subarray(0, outSize), rows: batch.rows, ends };
 }
 
 /**
