@@ -42,6 +42,8 @@ export interface PipelineResult {
   seconds: number;
   peakRssMb: number;
   cpuSeconds: number;
+  /** S3 sink: seconds spent finishing uploads after their file was fully encoded (summed over files). */
+  uploadTailSeconds?: number;
 }
 
 
@@ -98,7 +100,7 @@ function s3Writer(endpoint: string): ObjectWriter {
   );
 }
 
-async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; files: number }> {
+async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; files: number; uploadTailSeconds?: number }> {
   const source = createPostgresSource(job.url, { maxConcurrentQueries: 1, statementTimeoutMs: 0 });
   try {
     let model: ModelDefinition;
@@ -123,6 +125,7 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
     let rows = 0;
     let bytes = 0;
     let files = 0;
+    let uploadTail = 0;
     const writer = job.s3 ? s3Writer(job.s3) : null;
     try {
       for await (const f of read.encode(undefined, {
@@ -132,8 +135,11 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
         maxBytesPerFile: job.maxBytesPerFile,
       })) {
         if (writer) {
+          // The upload's tail: from the file's last byte leaving the encoder to the object existing.
+          const encoded = f.done.then(() => performance.now(), () => performance.now());
           const written = await writer.write(`bench/${job.scope}/part-${String(f.index).padStart(5, '0')}.${f.extension}`, f.body, { contentType: f.contentType });
           bytes += written.bytes;
+          uploadTail += performance.now() - (await encoded);
         } else {
           await pipeline(f.body, nullSink((n) => (bytes += n)));
         }
@@ -143,7 +149,7 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
     } finally {
       await read.close();
     }
-    return { rows, bytes, files };
+    return { rows, bytes, files, ...(writer ? { uploadTailSeconds: uploadTail / 1000 } : {}) };
   } finally {
     await source.close();
   }
