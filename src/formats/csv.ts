@@ -4,10 +4,8 @@
  * adds the header line to every file, splits at row boundaries and compresses.
  */
 import type { ColumnInfo, EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { csvInsertion, insertIntoRows, type RowLayout } from './metadata.js';
-import { compressedExtension } from './compress.js';
-import { splitIntoFiles } from './split.js';
-import { streamParts } from './stream-part.js';
+import { csvInsertion, type RowLayout } from './metadata.js';
+import { encodeStreamed } from './stream-part.js';
 import type { Readable } from 'node:stream';
 
 /** A field quoted as RFC 4180 asks: only when it contains a comma, quote, CR or LF. */
@@ -20,20 +18,5 @@ export function csvHeader(columns: ColumnInfo[]): Buffer {
 }
 
 export function encodeCsv(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
-  const insertion = csvInsertion(layout);
-  return splitIntoFiles(
-    input,
-    opts,
-    streamParts({
-      compression: opts.compression,
-      extension: `csv${compressedExtension(opts.compression)}`,
-      contentType: opts.compression === 'none' ? 'text/csv; charset=utf-8' : contentTypeOf(opts.compression),
-      preamble: csvHeader(layout.columns),
-    }),
-    { map: (batch) => insertIntoRows(batch, insertion) },
-  );
-}
-
-export function contentTypeOf(compression: EncodeOptions['compression']): string {
-  return compression === 'gzip' ? 'application/gzip' : compression === 'zstd' ? 'application/zstd' : 'application/octet-stream';
+  return encodeStreamed(input, opts, { name: 'csv', contentType: 'text/csv; charset=utf-8', preamble: csvHeader(layout.columns), insertion: csvInsertion(layout) });
 }

@@ -5,22 +5,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { insertIntoRows, jsonlInsertion, type RowLayout } from './metadata.js';
-import { compressedExtension } from './compress.js';
-import { contentTypeOf } from './csv.js';
-import { splitIntoFiles } from './split.js';
-import { streamParts } from './stream-part.js';
+import { jsonlInsertion, type RowLayout } from './metadata.js';
+import { encodeStreamed } from './stream-part.js';
 
 export function encodeJsonl(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
-  const insertion = jsonlInsertion(layout);
-  return splitIntoFiles(
-    input,
-    opts,
-    streamParts({
-      compression: opts.compression,
-      extension: `jsonl${compressedExtension(opts.compression)}`,
-      contentType: opts.compression === 'none' ? 'application/x-ndjson' : contentTypeOf(opts.compression),
-    }),
-    { map: (batch) => insertIntoRows(batch, insertion) },
-  );
+  return encodeStreamed(input, opts, { name: 'jsonl', contentType: 'application/x-ndjson', insertion: jsonlInsertion(layout) });
 }

@@ -47,7 +47,7 @@ export function syncedAtText(d: Date): { text: string; json: string } {
 }
 
 /** Bytes inserted into every row, and where: before the row's last `tail(row)` bytes. */
-interface Insertion {
+export interface Insertion {
   bytes: Buffer;
   tail: (data: Buffer, end: number) => number;
 }

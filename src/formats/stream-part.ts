@@ -4,9 +4,11 @@
  * read the whole body.
  */
 import { PassThrough, Transform, pipeline } from 'node:stream';
-import type { Compression, EncodedFile } from '../transfer/types.js';
-import { createCompressor } from './compress.js';
-import { writeWithBackpressure, type OpenPart, type PartWriter } from './split.js';
+import type { Readable } from 'node:stream';
+import type { Compression, EncodeOptions, EncodedFile } from '../transfer/types.js';
+import { compressedExtension, createCompressor } from './compress.js';
+import { insertIntoRows, type Insertion } from './metadata.js';
+import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartWriter } from './split.js';
 
 export interface StreamPartOptions {
   compression: Compression;
@@ -56,4 +58,27 @@ export function streamParts(opts: StreamPartOptions): OpenPart {
     };
     return writer;
   };
+}
+
+function contentTypeOf(compression: Compression, plain: string): string {
+  return compression === 'gzip' ? 'application/gzip' : compression === 'zstd' ? 'application/zstd' : plain;
+}
+
+/** A text format (CSV, JSON Lines): PostgreSQL's rows with the constant metadata inserted, compressed. */
+export function encodeStreamed(
+  input: Readable,
+  opts: EncodeOptions,
+  format: { name: string; contentType: string; preamble?: Buffer; insertion: Insertion },
+): AsyncGenerator<EncodedFile> {
+  return splitIntoFiles(
+    input,
+    opts,
+    streamParts({
+      compression: opts.compression,
+      extension: `${format.name}${compressedExtension(opts.compression)}`,
+      contentType: contentTypeOf(opts.compression, format.contentType),
+      ...(format.preamble ? { preamble: format.preamble } : {}),
+    }),
+    { map: (batch) => insertIntoRows(batch, format.insertion) },
+  );
 }
