@@ -4,7 +4,7 @@
  * adds the header line to every file, splits at row boundaries and compresses.
  */
 import type { ColumnInfo, EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { csvInsertion, type RowLayout } from './metadata.js';
+import { syncedAtText, type Insertion, type RowLayout } from './metadata.js';
 import { encodeStreamed } from './stream-part.js';
 import type { Readable } from 'node:stream';
 
@@ -19,4 +19,14 @@ export function csvHeader(columns: ColumnInfo[]): Buffer {
 
 export function encodeCsv(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
   return encodeStreamed(input, opts, { name: 'csv', contentType: 'text/csv; charset=utf-8', preamble: csvHeader(layout.columns), insertion: csvInsertion(layout) });
+}
+
+/**
+ * CSV rows end `…,f\n` (flag from the source) or `…\n`: the constants go before the flag, or before
+ * the newline together with `,f`.
+ */
+export function csvInsertion(layout: RowLayout): Insertion {
+  const constants = `,${csvField(layout.transferId)},${syncedAtText(layout.syncedAt).text}`;
+  if (layout.deletedInFeed) return { bytes: Buffer.from(constants), tail: () => 3 };
+  return { bytes: Buffer.from(`${constants},f`), tail: () => 1 };
 }

@@ -1,6 +1,6 @@
 /**
  * The `_sluice_*` columns every file ends with (DESIGN.md, "The bucket contract"), and how encoders
- * add them.
+ * add them (each text format says where in its rows: `csvInsertion`, `jsonlInsertion`).
  *
  * `_sluice_transfer_id` and `_sluice_synced_at` are the same for every row of a read, and so is
  * `_sluice_deleted` when the model has no soft-delete column. Computing them in PostgreSQL cost it a
@@ -10,7 +10,6 @@
  * constant bytes to each row: a few memcpy calls, on the other core.
  */
 import type { ColumnInfo } from '../transfer/types.js';
-import { csvField } from './csv.js';
 import type { RowBatch } from './rows.js';
 
 export const METADATA_COLUMNS: ColumnInfo[] = [
@@ -82,31 +81,4 @@ export function insertIntoRows(batch: RowBatch, insertion: Insertion): RowBatch 
     start = end;
   }
   return { data: arena.subarray(0, outSize), rows: batch.rows, ends };
-}
-
-/**
- * CSV rows end `…,f\n` (flag from the source) or `…\n`: the constants go before the flag, or before
- * the newline together with `,f`.
- */
-export function csvInsertion(layout: RowLayout): Insertion {
-  const constants = `,${csvField(layout.transferId)},${syncedAtText(layout.syncedAt).text}`;
-  if (layout.deletedInFeed) return { bytes: Buffer.from(constants), tail: () => 3 };
-  return { bytes: Buffer.from(`${constants},f`), tail: () => 1 };
-}
-
-const F = 0x66;
-/** `"_sluice_deleted":false}\n` and `"_sluice_deleted":true}\n`. */
-const DELETED_FALSE_TAIL = 25;
-const DELETED_TRUE_TAIL = 24;
-
-/**
- * JSON Lines rows end `…,"_sluice_deleted":false}\n` / `true}\n` (flag from the source) or `…}\n`:
- * the two constant members go before the flag, or before the closing brace with `"_sluice_deleted":false`.
- */
-export function jsonlInsertion(layout: RowLayout): Insertion {
-  const members = `"_sluice_transfer_id":${JSON.stringify(layout.transferId)},"_sluice_synced_at":${syncedAtText(layout.syncedAt).json}`;
-  if (layout.deletedInFeed) {
-    return { bytes: Buffer.from(`${members},`), tail: (data, end) => (data[end - 7] === F ? DELETED_FALSE_TAIL : DELETED_TRUE_TAIL) };
-  }
-  return { bytes: Buffer.from(`,${members},"_sluice_deleted":false`), tail: () => 2 };
 }
