@@ -53,21 +53,22 @@ export class CopyOut extends Readable {
     super({ objectMode: true, highWaterMark: 16 });
   }
 
-  /** Called by `pg` when the query reaches the front of the connection's queue. */
-  submit(connection: PgConnection): void {
+  /**
+   * Called by `pg` when the query reaches the front of the connection's queue. A returned error makes
+   * pg fail this query (through handleError) and move on, instead of waiting for a reply that never comes.
+   */
+  submit(connection: PgConnection): Error | undefined {
     this.connection = connection;
     const stream = connection.stream;
     const handlers = stream.listeners('data') as DataHandler[];
-    if (handlers.length !== 1) {
-      this.destroy(new Error(`COPY reader expected one data listener on the connection, found ${handlers.length}`));
-      return;
-    }
+    if (handlers.length !== 1) return new Error(`COPY reader expected one data listener on the connection, found ${handlers.length}`);
     this.pgHandler = handlers[0]!;
     stream.removeListener('data', this.pgHandler);
     stream.pause();
     stream.on('readable', this.onReadable);
     this.attached = true;
     connection.query(this.text);
+    return undefined;
   }
 
   override _read(): void {
