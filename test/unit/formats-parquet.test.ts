@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeFiles } from '../../src/formats/index.js';
@@ -9,14 +12,18 @@ import type { ColumnInfo } from '../../src/transfer/types.js';
 
 const col = (name: string, logicalType: string): ColumnInfo => ({ name, pgType: 'x', typeOid: 0, isArray: false, nullable: true, logicalType });
 
+const encode = (input: Readable, columns: ColumnInfo[]) =>
+  encodeFiles(input, { columns: [...columns, ...METADATA_COLUMNS], deletedInFeed: false, transferId: 'trf_test', syncedAt: new Date() }, { format: 'parquet', compression: 'snappy', maxRowsPerFile: 2, maxBytesPerFile: 1 << 30 });
+
 async function drain(input: Readable, columns: ColumnInfo[]): Promise<number[]> {
   const rows: number[] = [];
-  for await (const f of encodeFiles(input, { columns: [...columns, ...METADATA_COLUMNS], deletedInFeed: false, transferId: 'trf_test', syncedAt: new Date() }, { format: 'parquet', compression: 'snappy', maxRowsPerFile: 2, maxBytesPerFile: 1 << 30 })) {
+  for await (const f of encode(input, columns)) {
     f.body.resume();
     rows.push((await f.done).rows);
   }
   return rows;
 }
+
 
 describe('parquet encoder', () => {
   it('rotates by rows, one DuckDB conversion per file', async () => {
@@ -30,5 +37,26 @@ describe('parquet encoder', () => {
   it('names the row-size limit with a hint', async () => {
     const huge = Buffer.from(`"${'x'.repeat(3 * 1024 * 1024)}"\n`);
     await assert.rejects(drain(rowBatches([huge]), [col('s', 'string')]), (e: unknown) => e instanceof SluiceError && e.code === 'row_too_large_for_parquet');
+  });
+
+  it('leaves no temporary files, also when the consumer stops after the first file', async (t) => {
+    // A private TMPDIR (os.tmpdir() reads it at each call): other test files encode Parquet at the same time.
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'parquet-tmp-test-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    t.after(async () => {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      await fs.rm(tmp, { recursive: true, force: true });
+    });
+    const rows = Array.from({ length: 9 }, (_, i) => `${i}\n`);
+    assert.deepEqual(await drain(rowBatches(rows, 3), [col('n', 'int32')]), [2, 2, 2, 2, 1]);
+    for await (const f of encode(rowBatches(rows, 3), [col('n', 'int32')])) {
+      f.body.destroy();
+      break;
+    }
+    // Files are removed when their body closes, the folder when iteration ends.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await fs.readdir(tmp), []);
   });
 });
