@@ -151,7 +151,8 @@ export function demoSummary(opts: { demo: Demo; report: DeliveryReport; apiUrl: 
     `  API              ${apiUrl}   key: ${demo.apiKey}`,
     `  next transfer    curl -X POST -H "Authorization: Bearer ${demo.apiKey}" ${apiUrl}/v1/destinations/${demo.destination.destinationId}/transfers`,
     `                   (or wait: it runs every 15 minutes; the demo data changes every minute)`,
-    `  inspect          duckdb -c "SELECT status, count(*) FROM read_parquet('${files}/orders/**/*.parquet._S3rver_object') GROUP BY 1"`,
+    `  inspect          npm run sluice -- query "SELECT status, count(*) FROM read_parquet('${files}/orders/**/*.parquet._S3rver_object') GROUP BY 1"`,
+    `                   (Sluice's bundled DuckDB; the duckdb CLI takes the same SQL)`,
     `  stop             Ctrl-C  (npm start again delivers only what changed; npm start -- --reset starts from nothing)`,
     '',
   ];

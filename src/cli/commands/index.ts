@@ -5,6 +5,7 @@ import { registerIdentity } from './identity.js';
 import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
 import { registerPolicy } from './policy.js';
+import { registerQuery } from './query.js';
 import { registerRecipients } from './recipients.js';
 import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
@@ -26,4 +27,5 @@ export const commands: Array<(program: Command) => void> = [
   registerIdentity,
   registerTransfer,
   registerVerify,
+  registerQuery,
 ];
