@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rows 5000000] [--only tenant|table] [--formats parquet:snappy,csv:zstd,parquet:snappy:2,…] [--sink null|s3]`
+ * `npm run bench [-- --rows 5000000] [--only tenant|table] [--formats parquet:snappy,csv:zstd,parquet:snappy:2,…] [--sink null|s3] [--repeat 3]`
  * (a third field on a Parquet format is DuckDB's thread count)
  *
  * Generates a purchases-like table (bigint, int, numeric(12,2), text, two timestamptz, jsonb, a
@@ -35,6 +35,10 @@ const FORMATS = (arg('formats') ?? 'parquet:snappy,parquet:zstd,csv:zstd,csv:gzi
 const MAX_ROWS_PER_FILE = Number(arg('max-rows-per-file') ?? 1_000_000);
 const MAX_BYTES_PER_FILE = 1024 * 1024 * 1024;
 const SINK = arg('sink') ?? 's3';
+/** Rounds of baselines + pipelines; the table shows medians (and the range of ratios when > 1). */
+const REPEAT = Number(arg('repeat') ?? 1);
+if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error(`--repeat must be a positive whole number, not ${arg('repeat')}`);
+if (SINK !== 's3' && SINK !== 'null') throw new Error(`--sink must be s3 or null, not ${SINK}`);
 const TABLE = `purchases_${ROWS}`;
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -99,48 +103,74 @@ function runChild(job: PipelineJob, env: Record<string, string> = {}): Promise<P
   });
 }
 
+/** One pipeline's runs (one per round), each with its ratio to the same round's baseline. */
 interface Line {
   scope: string;
   name: string;
-  r: PipelineResult;
-  ratio?: number;
   target?: number;
+  runs: Array<{ r: PipelineResult; ratio?: number }>;
 }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 const url = await ensureDatabase(serverUrl, 'sluice_bench');
 const s3 = SINK === 's3' ? await startS3([BENCH_BUCKET]) : undefined;
-console.log(`Sluice bench: ${ROWS.toLocaleString()} rows, sink ${SINK}, ${os.cpus().length} CPUs, node ${process.version}`);
+console.log(`Sluice bench: ${ROWS.toLocaleString()} rows, sink ${SINK}, ${REPEAT} round${REPEAT > 1 ? 's' : ''}, ${os.cpus().length} CPUs, node ${process.version}`);
 await prepare(url);
-const lines: Line[] = [];
+const lines = new Map<string, Line>();
+const record = (scope: string, name: string, r: PipelineResult, ratio?: number, target?: number): void => {
+  const key = `${scope}/${name}`;
+  const line = lines.get(key) ?? { scope, name, ...(target !== undefined ? { target } : {}), runs: [] };
+  line.runs.push({ r, ...(ratio !== undefined ? { ratio } : {}) });
+  lines.set(key, line);
+};
 for (const scope of SCOPES) {
   const base = { url, scope, table: TABLE, ...(s3 ? { s3: s3.endpoint } : {}), maxRowsPerFile: MAX_ROWS_PER_FILE, maxBytesPerFile: MAX_BYTES_PER_FILE };
-  const text = await runChild({ ...base, mode: 'copy-text' });
-  log(`${scope} COPY text: ${(text.rows / text.seconds / 1000).toFixed(0)} k rows/s`);
-  const csv = await runChild({ ...base, mode: 'copy-csv' });
-  log(`${scope} COPY csv: ${(csv.rows / csv.seconds / 1000).toFixed(0)} k rows/s`);
-  lines.push({ scope, name: 'COPY text (baseline)', r: text }, { scope, name: 'COPY csv (baseline)', r: csv });
-  for (const [format, compression, feed] of FORMATS) {
-    // `parquet:snappy:2` runs DuckDB with 2 threads instead of the default 1.
-    const r = await runChild({ ...base, mode: 'encode', format, compression }, feed ? { SLUICE_DUCKDB_THREADS: feed } : {});
-    // Targets (DESIGN.md "Speed"): Parquet vs COPY text, CSV vs COPY csv.
-    const baseline = format === 'parquet' ? text : csv;
-    const ratio = r.rows / r.seconds / (baseline.rows / baseline.seconds);
-    const target = format === 'parquet' ? 0.5 : format === 'csv' && compression === 'zstd' ? 0.8 : format === 'csv' && compression === 'gzip' ? 0.6 : undefined;
-    lines.push({ scope, name: `${format} ${compression}${feed ? ` (${feed} DuckDB threads)` : ''}`, r, ratio, ...(target !== undefined ? { target } : {}) });
-    log(`${scope} ${format} ${compression}${feed ? ` ${feed} threads` : ''}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
+  // Rounds interleave baselines and pipelines, so a slow spell on this shared machine hits a round,
+  // not one pipeline; each ratio is against its own round's baseline, and the table shows medians.
+  for (let round = 1; round <= REPEAT; round++) {
+    const text = await runChild({ ...base, mode: 'copy-text' });
+    log(`${scope} COPY text: ${(text.rows / text.seconds / 1000).toFixed(0)} k rows/s`);
+    const csv = await runChild({ ...base, mode: 'copy-csv' });
+    log(`${scope} COPY csv: ${(csv.rows / csv.seconds / 1000).toFixed(0)} k rows/s`);
+    record(scope, 'COPY text (baseline)', text);
+    record(scope, 'COPY csv (baseline)', csv);
+    for (const [format, compression, feed] of FORMATS) {
+      // `parquet:snappy:2` runs DuckDB with 2 threads instead of the default 1.
+      const r = await runChild({ ...base, mode: 'encode', format, compression }, feed ? { SLUICE_DUCKDB_THREADS: feed } : {});
+      // Targets (DESIGN.md "Speed"): Parquet vs COPY text, CSV vs COPY csv.
+      const baseline = format === 'parquet' ? text : csv;
+      const ratio = r.rows / r.seconds / (baseline.rows / baseline.seconds);
+      const target = format === 'parquet' ? 0.5 : format === 'csv' && compression === 'zstd' ? 0.8 : format === 'csv' && compression === 'gzip' ? 0.6 : undefined;
+      record(scope, `${format} ${compression}${feed ? ` (${feed} DuckDB threads)` : ''}`, r, ratio, target);
+      log(`${scope} ${format} ${compression}${feed ? ` ${feed} threads` : ''}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
+    }
   }
 }
 
 await s3?.close();
 console.log(`\nload average at the end: ${load()} (2 cores shared with other work: absolute figures vary, ratios are within one run)\n`);
 const tail = SINK === 's3';
-console.log(`| scope | pipeline | rows | k rows/s | MB/s out | peak RSS MB | CPU s |${tail ? ' upload tail s |' : ''} × baseline | target |`);
-console.log(`|---|---|---:|---:|---:|---:|---:|${tail ? '---:|' : ''}---:|---|`);
-for (const l of lines) {
-  const rate = l.r.rows / l.r.seconds;
-  const verdict = l.target === undefined ? '' : `${l.ratio! >= l.target ? '✓' : '✗'} ≥ ${l.target}×`;
-  const rss = `${l.r.peakRssMb.toFixed(0)}${l.r.peakRssMb > 300 ? ' ✗' : ''}`;
+const many = REPEAT > 1;
+console.log(
+  `| scope | pipeline | rows | k rows/s | MB/s out | peak RSS MB | CPU s |${tail ? ' upload tail s |' : ''} × baseline |${many ? ' range |' : ''} target |`,
+);
+console.log(`|---|---|---:|---:|---:|---:|---:|${tail ? '---:|' : ''}---:|${many ? '---|' : ''}---|`);
+for (const l of lines.values()) {
+  // Medians over the rounds; peak RSS is the highest seen.
+  const rs = l.runs.map((x) => x.r);
+  const rate = median(rs.map((r) => r.rows / r.seconds));
+  const mbps = median(rs.map((r) => r.bytes / r.seconds / 1e6));
+  const peak = Math.max(...rs.map((r) => r.peakRssMb));
+  const ratios = l.runs.flatMap((x) => (x.ratio === undefined ? [] : [x.ratio]));
+  const ratio = ratios.length ? median(ratios) : undefined;
+  const tails = rs.flatMap((r) => (r.uploadTailSeconds === undefined ? [] : [r.uploadTailSeconds]));
+  const verdict = l.target === undefined || ratio === undefined ? '' : `${ratio >= l.target ? '✓' : '✗'} ≥ ${l.target}×`;
+  const range = ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : '';
   console.log(
-    `| ${l.scope === 'tenant' ? 'tenant 1' : 'whole table'} | ${l.name} | ${l.r.rows.toLocaleString()} | ${(rate / 1000).toFixed(0)} | ${(l.r.bytes / l.r.seconds / 1e6).toFixed(1)} | ${rss} | ${l.r.cpuSeconds.toFixed(1)} |${tail ? ` ${l.r.uploadTailSeconds?.toFixed(2) ?? ''} |` : ''} ${l.ratio === undefined ? '' : `${l.ratio.toFixed(2)}×`} | ${verdict} |`,
+    `| ${l.scope === 'tenant' ? 'tenant 1' : 'whole table'} | ${l.name} | ${rs[0]!.rows.toLocaleString()} | ${(rate / 1000).toFixed(0)} | ${mbps.toFixed(1)} | ${peak.toFixed(0)}${peak > 300 ? ' ✗' : ''} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(1)} |${tail ? ` ${tails.length ? median(tails).toFixed(2) : ''} |` : ''} ${ratio === undefined ? '' : `${ratio.toFixed(2)}×`} |${many ? ` ${range} |` : ''} ${verdict} |`,
   );
 }
