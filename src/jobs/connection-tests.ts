@@ -175,6 +175,31 @@ async function waitTimeout(db: Queryable, run: ConnectionTestRun, opts: AwaitOpt
 
 // ---- Worker side ----
 
+/**
+ * Closes tests whose job can no longer run: its worker died on the job's last attempt, so after the
+ * job is unlocked (recovery.ts) nothing would ever finish the row, and whoever waits would only time
+ * out. A job still locked, or with attempts left, counts as alive; `olderThanMs` leaves young rows alone.
+ * Returns how many were closed.
+ */
+export async function closeAbandonedConnectionTests(db: Queryable, olderThanMs: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE connection_tests c
+        SET status = 'error', finished_at = now(),
+            error = jsonb_build_object(
+              'code', 'worker_lost', 'actor', 'sluice',
+              'message', 'The worker running this connection test stopped before it finished, on every attempt.',
+              'hint', 'Request the test again; if it keeps happening, look at the workers'' logs for what stops them.')
+      WHERE c.status IN ('queued', 'running')
+        AND coalesce(c.started_at, c.requested_at) < now() - $1::float8 * interval '1 millisecond'
+        AND NOT EXISTS (
+              SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs j
+               WHERE j.payload->>'testId' = c.id
+                 AND (j.locked_at IS NOT NULL OR j.attempts < j.max_attempts))`,
+    [olderThanMs],
+  );
+  return rowCount ?? 0;
+}
+
 /** A test row for a job queued without one (by an older version). */
 export async function insertConnectionTestRun(db: Queryable, destinationId: string): Promise<string> {
   const id = newId('ctt');

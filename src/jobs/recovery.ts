@@ -8,6 +8,7 @@
 import os from 'node:os';
 import type { Queryable } from '../control/db.js';
 import type { Logger } from '../log.js';
+import { closeAbandonedConnectionTests } from './connection-tests.js';
 import { QUEUE_SCHEMA } from './queue.js';
 
 export async function beat(db: Queryable, workerId: string, concurrency: number): Promise<void> {
@@ -41,7 +42,11 @@ export async function recoverDeadWorkers(db: Queryable, deadAfterMs: number): Pr
     [deadAfterMs],
   );
   const ids = rows[0]?.ids ?? [];
-  if (ids.length > 0) await db.query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers($1::text[])`, [ids]);
+  if (ids.length > 0) {
+    await db.query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers($1::text[])`, [ids]);
+    // A connection test that was on its last attempt will not run again: say so on its row.
+    await closeAbandonedConnectionTests(db, deadAfterMs);
+  }
   return ids;
 }
 
