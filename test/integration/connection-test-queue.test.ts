@@ -190,7 +190,7 @@ describe('connection tests on the queue, without a worker', () => {
       const res = await waiting;
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().testId, a.id);
-      assert.equal(res.json().destination.status, 'active');
+      assert.equal(res.json().destination.status, 'active', `${res.body}\n${c.api.logs().slice(-6000)}`);
       // The test left queued by the no_worker answer runs too, once.
       for (let i = 0; i < 200 && (await c.call('GET', `/v1/destinations/${leftover}`)).json().status !== 'active'; i++) await sleep(50);
       assert.equal((await c.call('GET', `/v1/destinations/${leftover}`)).json().status, 'active');

@@ -226,6 +226,13 @@ describe('connection test', () => {
     });
   }
 
+  it('passes when the store fails once with a 500 on put and on delete (retried after a pause)', async () => {
+    proxy.rule({ method: 'PUT', times: 1, action: s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.') });
+    proxy.rule({ method: 'DELETE', times: 1, action: s3Error(503, 'SlowDown', 'Please reduce your request rate.') });
+    const r = await run(accessKeyConfig(proxy.url));
+    assert.equal(r.passed, true, JSON.stringify(r.steps));
+  });
+
   it('reports an unreachable endpoint', async () => {
     const port = await freePort();
     const r = await run(accessKeyConfig(`http://127.0.0.1:${port}`));

@@ -14,7 +14,7 @@ import type { IdentitySource } from '../../identity/types.js';
 import type { Logger } from '../../log.js';
 import { createS3Client, ownerParams } from './client.js';
 import { assumeRoleWithAudience, callerAccount, type AssumedRole } from './credentials.js';
-import { classifyError, docsAnchor, type S3Operation } from './errors.js';
+import { classifyError, docsAnchor, type ErrorContext, type S3Operation } from './errors.js';
 import {
   checkAccessKeyId,
   checkEndpoint,
@@ -186,8 +186,8 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       const s3 = client;
       await step('put_object', 'put_object', async () => {
         const body = Buffer.from(`Sluice connection test for destination ${config.id} at ${new Date().toISOString()}. Sluice deletes this object right away; it is safe to delete.\n`);
-        try {
-          await s3.send(
+        const put = (): Promise<unknown> =>
+          s3.send(
             new PutObjectCommand({
               Bucket: config.bucket,
               Key: key,
@@ -197,17 +197,11 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
               ...(config.conditionalWrites ? { IfNoneMatch: '*' } : {}),
             }),
           );
-        } catch (err) {
-          throw classifyError(err, ctx('put_object', key));
-        }
+        await retryPassing(put, ctx('put_object', key), (err, retried) => retried && err.code === 'object_exists');
         return `Wrote ${key}${config.conditionalWrites ? ' as a conditional create (If-None-Match: *)' : ''}.`;
       });
       await step('delete_object', 'delete_object', async () => {
-        try {
-          await s3.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key, ...owner }));
-        } catch (err) {
-          throw classifyError(err, ctx('delete_object', key));
-        }
+        await retryPassing(() => s3.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key, ...owner })), ctx('delete_object', key));
         return `Deleted ${key}. s3:DeleteObject may now be removed from the role's policy; Sluice only creates objects.`;
       });
     } else {
@@ -221,4 +215,33 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
   result.passed = steps.every((s) => s.status !== 'failed') && !failed;
   log.info({ passed: result.passed, codes: steps.filter((s) => s.code).map((s) => s.code) }, 'connection test finished');
   return result;
+}
+
+/** Attempts of a put or delete that met a passing failure (a 5xx, a reset, throttling), and the pauses between. */
+const PASSING_RETRY_DELAYS_MS = [200, 600];
+
+/**
+ * Runs `fn`, again after a short pause when the store answered with a passing failure: one 500 must not
+ * fail a connection test (and make a recipient chase a problem that is not theirs), while a test that
+ * fails for good should still answer within seconds, so timeouts and unreachable endpoints are not
+ * retried. `accept` may turn a retry's error into success: a conditional create whose first attempt
+ * landed without an answer meets its own object (the key is new for every test).
+ */
+async function retryPassing(
+  fn: () => Promise<unknown>,
+  context: ErrorContext,
+  accept: (err: SluiceError, retried: boolean) => boolean = () => false,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn();
+      return;
+    } catch (raw) {
+      const err = classifyError(raw, context);
+      if (accept(err, attempt > 0)) return;
+      const pause = PASSING_RETRY_DELAYS_MS[attempt];
+      if (pause === undefined || (err.code !== 'transient' && err.code !== 'throttled')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }
