@@ -26,11 +26,11 @@ import {
 import {
   CreateBucketCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutBucketPolicyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { adminS3Client, installRgw, startRgw, type RgwCluster } from '../../scripts/rgw/cluster.js';
+import { listKeys } from './s3-admin.js';
 
 export const RGW_ENV = {
   endpoint: 'SLUICE_TEST_RGW_ENDPOINT',
@@ -150,16 +150,7 @@ export async function useRgw(): Promise<TestRgw> {
       const r = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await r.Body!.transformToByteArray());
     },
-    async list(bucket, prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const r = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = r.NextContinuationToken;
-      } while (token);
-      return keys.sort();
-    },
+    list: (bucket, prefix) => listKeys(admin, bucket, prefix),
     async close() {
       try {
         // Only when sharing the suite's cluster is cleanup worth a request; a private cluster just goes.

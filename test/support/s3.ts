@@ -6,9 +6,10 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 // s3rver ships no types; its surface here is tiny.
 import S3rver from 's3rver';
+import { listKeys } from './s3-admin.js';
 
 export interface TestS3 {
   endpoint: string;
@@ -45,16 +46,7 @@ export async function startS3(buckets: string[] = ['test-bucket']): Promise<Test
     port: addr.port,
     directory,
     admin,
-    async list(bucket, prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const r = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = r.NextContinuationToken;
-      } while (token);
-      return keys.sort();
-    },
+    list: (bucket, prefix) => listKeys(admin, bucket, prefix),
     async get(bucket, key) {
       const r = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await r.Body!.transformToByteArray());
