@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { enqueueTransfer, prepareQueue } from '../../src/jobs/queue.js';
 import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
 import { deliveredRows, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { until } from '../support/wait.js';
 
 const TENANTS = ['t1', 't2', 't3'];
 const DEAD_AFTER_S = 2;
@@ -49,15 +50,7 @@ describe('workers: crash recovery and graceful shutdown', () => {
     );
     return rows.map((r) => r.t);
   };
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(50);
-    }
-  };
+  const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> => until(what, fn, timeoutMs);
   const statuses = async (ids: string[]): Promise<string[]> => {
     const { rows } = await fx.control.pool.query<{ status: string }>('SELECT status FROM transfers WHERE id = ANY($1) ORDER BY id', [ids]);
     return rows.map((r) => r.status);

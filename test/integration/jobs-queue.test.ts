@@ -10,6 +10,7 @@ import type { JobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type TransferOutcome, type TransferRunner, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
+import { until } from '../support/wait.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { insertDestinations } from '../support/jobs-fixtures.js';
 
@@ -23,15 +24,6 @@ const settings: JobSettings = {
   minuteMs: 60_000,
 };
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const ok = (id: string): TransferOutcome => ({ transferId: id, status: 'succeeded', models: [{ model: 'orders', rows: 1, bytes: 10, files: 1 }] });
 
