@@ -12,13 +12,14 @@ import pg from 'pg';
 import { describeQuery, describeTable } from '../src/sources/postgres/catalog.js';
 import { copyOut } from '../src/sources/postgres/copy-out.js';
 import { openModelRead } from '../src/sources/postgres/reader.js';
+import { encodedFiles } from '../src/transfer/postgres-source.js';
 import { createPostgresSource } from '../src/sources/postgres/source.js';
 import type { RowBatch } from '../src/formats/rows.js';
-import type { Compression, Format, ModelDefinition } from '../src/transfer/types.js';
+import type { Compression, Format, ModelDefinition } from '../src/core/types.js';
 import { createObjectWriter } from '../src/destinations/s3/object-writer.js';
 import type { ObjectWriter } from '../src/destinations/s3/types.js';
-import type { IdentitySource } from '../src/identity/types.js';
-import { silentLogger } from '../src/log.js';
+import type { IdentitySource } from '../src/core/identity.js';
+import { silentLogger } from '../src/core/log.js';
 import { BENCH_BUCKET, BIG_TENANT, COLUMNS, tableSql } from './common.js';
 
 export interface PipelineJob {
@@ -128,7 +129,7 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
     let uploadTail = 0;
     const writer = job.s3 ? s3Writer(job.s3) : null;
     try {
-      for await (const f of read.encode(undefined, {
+      for await (const f of encodedFiles(read, undefined, {
         format: job.format!,
         compression: job.compression!,
         maxRowsPerFile: job.maxRowsPerFile,

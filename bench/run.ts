@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import pg from 'pg';
 import { ensureDatabase } from '../src/control/db.js';
-import type { Compression, Format } from '../src/transfer/types.js';
+import type { Compression, Format } from '../src/core/types.js';
 import { startS3 } from '../test/support/s3.js';
 import { BENCH_BUCKET } from './common.js';
 import type { PipelineJob, PipelineResult } from './pipeline.js';

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { validationError } from './errors.js';
+import { validationError } from './core/errors.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

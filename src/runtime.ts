@@ -7,7 +7,7 @@ import { createPool, ensureDatabase, type Pool } from './control/db.js';
 import { startEmbeddedPostgres, type EmbeddedCluster } from './control/embedded.js';
 import { migrate } from './control/migrate.js';
 import { loadSecretBox, type SecretBox } from './control/secrets.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger } from './core/log.js';
 
 export interface Runtime {
   config: Config;

@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { installRgw, startRgw, type RgwCluster } from '../scripts/rgw/cluster.js';
 import { startEmbeddedPostgres } from '../src/control/embedded.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/core/log.js';
 import { RGW_ENV } from './support/rgw.js';
 
 const args = process.argv.slice(2);

@@ -6,8 +6,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 
 export const ErrorBody = z
   .object({

@@ -9,7 +9,7 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { problemsFromZod } from '../control/validation.js';
-import { validationError } from '../errors.js';
+import { validationError } from '../core/errors.js';
 import { authHook } from './auth.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { routes } from './routes/index.js';

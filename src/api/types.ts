@@ -5,8 +5,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
-import type { IdentitySource } from '../identity/types.js';
-import type { Logger } from '../log.js';
+import type { IdentitySource } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 
 export interface ApiDeps {

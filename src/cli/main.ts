@@ -3,7 +3,7 @@
  * program; this file only wires them up and turns errors into one clear line and an exit code.
  */
 import { Command, CommanderError } from 'commander';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { commands } from './commands/index.js';
 
 const program = new Command('sluice')

@@ -3,7 +3,7 @@
  * runtime whose logs go to stderr so stdout stays parseable.
  */
 import { loadConfig } from '../config.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../core/log.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
 /** Opens the runtime (logs on stderr), runs `fn`, always closes. */

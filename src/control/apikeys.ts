@@ -5,8 +5,8 @@
  */
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { SluiceError, notFound } from '../errors.js';
-import { newId } from '../ids.js';
+import { SluiceError, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
 import type { Queryable } from './db.js';
 import { parseInput } from './validation.js';
 

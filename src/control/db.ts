@@ -4,11 +4,9 @@
  * own), so Sluice can share a database with other applications.
  */
 import pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 
-export type Pool = pg.Pool;
-export type PoolClient = pg.PoolClient;
-export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+export type { Pool, PoolClient, Queryable } from '../core/pg.js';
 
 export const SCHEMA = 'sluice';
 

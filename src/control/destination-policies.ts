@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { destinationPolicies, partitionOf, type DestinationPolicies } from '../destinations/s3/policies.js';
 import { checkBucketName, checkKmsKeyArn, checkPrefix, parseRoleArn } from '../destinations/s3/rules.js';
-import { validationError, type FieldProblem } from '../errors.js';
-import type { IdentitySource } from '../identity/types.js';
+import { validationError, type FieldProblem } from '../core/errors.js';
+import type { IdentitySource } from '../core/identity.js';
 import type { Queryable } from './db.js';
 import { getDestination } from './destinations.js';
 import { parseInput } from './validation.js';

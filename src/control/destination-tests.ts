@@ -3,9 +3,9 @@
  * unsaved configuration (validated exactly like a create; nothing stored).
  */
 import { runConnectionTest, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
-import { newAudience } from '../identity/audience.js';
-import type { IdentitySource } from '../identity/types.js';
-import type { Logger } from '../log.js';
+import { newAudience } from '../core/audience.js';
+import type { IdentitySource } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
 import type { Queryable } from './db.js';
 import {
   endpointPolicy,

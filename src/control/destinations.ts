@@ -31,10 +31,10 @@ import {
   parseRoleArn,
   type EndpointPolicy,
 } from '../destinations/s3/rules.js';
-import { SluiceError, notFound, validationError, type FieldProblem } from '../errors.js';
-import { newAudience } from '../identity/audience.js';
-import { newId } from '../ids.js';
-import type { Compression, Format } from '../transfer/types.js';
+import { SluiceError, notFound, validationError, type FieldProblem } from '../core/errors.js';
+import { newAudience } from '../core/audience.js';
+import { newId } from '../core/ids.js';
+import type { Compression, Format } from '../core/types.js';
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './db.js';
 import type { SecretBox } from './secrets.js';
 import { parseInput } from './validation.js';

@@ -12,8 +12,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 
 export interface EmbeddedCluster {
   /** Connection string for the `postgres` database of the cluster. */

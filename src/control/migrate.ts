@@ -6,8 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { SCHEMA, withTransaction } from './db.js';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');

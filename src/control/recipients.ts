@@ -5,8 +5,8 @@
  * bucket (409 `tenant_id_locked`). Disabling a recipient disables all its destinations.
  */
 import { z } from 'zod';
-import { SluiceError, notFound } from '../errors.js';
-import { newId } from '../ids.js';
+import { SluiceError, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
 import { withTransaction, type Pool, type Queryable } from './db.js';
 import { parseInput } from './validation.js';
 

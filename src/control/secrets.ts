@@ -9,8 +9,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 
 const VERSION = 1;
 const NONCE_BYTES = 12;

@@ -5,7 +5,7 @@
  * value, so a secret given in the wrong place cannot leak into an error.
  */
 import type { z } from 'zod';
-import { validationError, type FieldProblem } from '../errors.js';
+import { validationError, type FieldProblem } from '../core/errors.js';
 
 /** Fields that clients sometimes send back but Sluice alone decides. */
 const SERVER_OWNED: Record<string, string> = {

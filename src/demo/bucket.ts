@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type S3rverClass from 's3rver';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 export const DEMO_BUCKET = 'sluice-demo';
 /**

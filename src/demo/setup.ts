@@ -6,8 +6,8 @@
 import type { Pool } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
-import { newAudience } from '../identity/audience.js';
-import { newId } from '../ids.js';
+import { newAudience } from '../core/audience.js';
+import { newId } from '../core/ids.js';
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, type DemoBucket } from './bucket.js';
 
 export const DEMO_TENANT = 'acme';

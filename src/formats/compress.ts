@@ -9,8 +9,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { Duplex, PassThrough, type Transform, type TransformOptions } from 'node:stream';
 import zlib from 'node:zlib';
-import { SluiceError } from '../errors.js';
-import type { Compression } from '../transfer/types.js';
+import { SluiceError } from '../core/errors.js';
+import type { Compression } from '../core/types.js';
 
 export const GZIP_LEVEL = 1;
 export const ZSTD_LEVEL = 1;

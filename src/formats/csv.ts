@@ -3,8 +3,9 @@
  * doubled quotes, LF line ends; NULL is an empty unquoted field and the empty string is `""`). Sluice
  * adds the header line to every file, splits at row boundaries and compresses.
  */
-import type { ColumnInfo, EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { syncedAtText, type Insertion, type RowLayout } from './metadata.js';
+import type { ColumnInfo, EncodeOptions, EncodedFile } from '../core/types.js';
+import type { RowLayout } from '../core/row-layout.js';
+import { syncedAtText, type Insertion } from './metadata.js';
 import { encodeStreamed } from './stream-part.js';
 import type { Readable } from 'node:stream';
 

@@ -4,12 +4,12 @@
  * stream of bytes, rotated at `maxRowsPerFile` rows or about `maxBytesPerFile` bytes.
  */
 import type { Readable } from 'node:stream';
-import { SluiceError } from '../errors.js';
-import type { Compression, EncodeOptions, EncodedFile, Format } from '../transfer/types.js';
+import { SluiceError } from '../core/errors.js';
+import type { Compression, EncodeOptions, EncodedFile, Format } from '../core/types.js';
 import { assertZstdAvailable } from './compress.js';
 import { encodeCsv } from './csv.js';
 import { encodeJsonl } from './jsonl.js';
-import type { RowLayout } from './metadata.js';
+import type { RowLayout } from '../core/row-layout.js';
 import { encodeParquet } from './parquet.js';
 
 export const COMPRESSIONS: Record<Format, Compression[]> = {

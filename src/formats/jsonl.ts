@@ -4,8 +4,9 @@
  * escapes control characters), so no byte of a line is escaped or quoted. One object per line.
  */
 import type { Readable } from 'node:stream';
-import type { EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { syncedAtText, type Insertion, type RowLayout } from './metadata.js';
+import type { EncodeOptions, EncodedFile } from '../core/types.js';
+import type { RowLayout } from '../core/row-layout.js';
+import { syncedAtText, type Insertion } from './metadata.js';
 import { encodeStreamed } from './stream-part.js';
 
 export function encodeJsonl(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {

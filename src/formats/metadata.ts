@@ -1,5 +1,5 @@
 /**
- * The `_sluice_*` columns every file ends with (DESIGN.md, "The bucket contract"), and how encoders
+ * The `_sluice_*` columns every file ends with (defined in core/row-layout.ts; the bucket contract in the docs), and how encoders
  * add them (each text format says where in its rows: `csvInsertion`, `jsonlInsertion`).
  *
  * `_sluice_transfer_id` and `_sluice_synced_at` are the same for every row of a read, and so is
@@ -9,30 +9,7 @@
  * sends only the model's columns, plus the deleted flag when it varies, and the encoder appends the
  * constant bytes to each row: a few memcpy calls, on the other core.
  */
-import type { ColumnInfo } from '../transfer/types.js';
 import type { RowBatch } from './rows.js';
-
-export const METADATA_COLUMNS: ColumnInfo[] = [
-  { name: '_sluice_transfer_id', pgType: 'text', typeOid: 25, isArray: false, nullable: false, logicalType: 'string' },
-  { name: '_sluice_synced_at', pgType: 'timestamp with time zone', typeOid: 1184, isArray: false, nullable: false, logicalType: 'timestamp_us_utc' },
-  { name: '_sluice_deleted', pgType: 'boolean', typeOid: 16, isArray: false, nullable: false, logicalType: 'boolean' },
-];
-
-/** What arrives from the source, and the metadata values the encoder adds to it. */
-export interface RowLayout {
-  /** Columns of every file, in order: the model's columns, then METADATA_COLUMNS. */
-  columns: ColumnInfo[];
-  /** True when each row arrives ending with its `_sluice_deleted` flag (the model has a soft-delete column). */
-  deletedInFeed: boolean;
-  transferId: string;
-  syncedAt: Date;
-}
-
-/** The columns of the source's rows: the file's, without the ones the encoder adds. */
-export function feedColumns(layout: RowLayout): ColumnInfo[] {
-  const modelColumns = layout.columns.slice(0, layout.columns.length - METADATA_COLUMNS.length);
-  return layout.deletedInFeed ? [...modelColumns, METADATA_COLUMNS[2]!] : modelColumns;
-}
 
 /**
  * `syncedAt` as PostgreSQL prints a timestamptz with TimeZone UTC: in text (`2024-05-01 10:00:00.12+00`,

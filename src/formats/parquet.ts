@@ -20,11 +20,12 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ColumnInfo, Compression, EncodeOptions, EncodedFile } from '../transfer/types.js';
-import { SluiceError } from '../errors.js';
-import { listElement } from '../sources/postgres/types.js';
+import type { ColumnInfo, Compression, EncodeOptions, EncodedFile } from '../core/types.js';
+import { SluiceError } from '../core/errors.js';
+import { feedColumns, type RowLayout } from '../core/row-layout.js';
+import { listElement } from '../core/types.js';
 import { openDuckDB, sqlIdent, sqlString } from './duckdb.js';
-import { feedColumns, syncedAtText, type RowLayout } from './metadata.js';
+import { syncedAtText } from './metadata.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartSource } from './split.js';
 
 /** Rows per row group: half DuckDB's default, which measured ~25 MB less peak RSS at the same speed. */

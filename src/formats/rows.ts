@@ -5,15 +5,10 @@
  * files after N rows without scanning a byte.
  */
 import { Readable } from 'node:stream';
+import type { RowBatch } from '../core/row-layout.js';
 
-export interface RowBatch {
-  /** The rows' bytes, back to back. */
-  data: Buffer;
-  /** Rows in `data`. */
-  rows: number;
-  /** `ends[i]` is the offset just past row i; `ends[rows - 1] === data.length`. */
-  ends: Uint32Array;
-}
+export type { RowBatch };
+
 
 /** One batch holding `rows` (each a complete row, line end included). */
 export function rowBatch(rows: Array<string | Buffer>): RowBatch {

@@ -5,7 +5,7 @@
  * Memory stays bounded by stream backpressure: when nobody reads a file's body, the pump waits.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { EncodedFile } from '../transfer/types.js';
+import type { EncodedFile } from '../core/types.js';
 import type { RowBatch } from './rows.js';
 
 /** One output file being written. */

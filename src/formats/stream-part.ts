@@ -5,7 +5,7 @@
  */
 import { PassThrough, Transform, pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import type { Compression, EncodeOptions, EncodedFile } from '../transfer/types.js';
+import type { Compression, EncodeOptions, EncodedFile } from '../core/types.js';
 import { compressedExtension, createCompressor } from './compress.js';
 import { insertIntoRows, type Insertion } from './metadata.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartWriter } from './split.js';

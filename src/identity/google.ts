@@ -12,11 +12,11 @@ import fs from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { decodeJwt, SignJWT } from 'jose';
 import { z } from 'zod';
-import { describeError, SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { assertTokenAudience } from './audience.js';
+import { describeError, SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { assertTokenAudience } from '../core/audience.js';
 import { googleTrustedIdentity } from './trusted.js';
-import type { IdentitySource, TrustedIdentity } from './types.js';
+import type { IdentitySource, TrustedIdentity } from '../core/identity.js';
 
 const DOCS = '#identity';
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';

@@ -5,14 +5,14 @@
 import type { Config } from '../config.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
-import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { GoogleKeyFileIdentity, GoogleMetadataIdentity, readServiceAccountKey } from './google.js';
 import { createOidcIdentity } from './oidc/index.js';
 import { TokenFileIdentity } from './token-file.js';
-import type { IdentitySource } from './types.js';
+import type { IdentitySource } from '../core/identity.js';
 
-export type { IdentitySource, TrustedIdentity, IdentityKind } from './types.js';
+export type { IdentitySource, TrustedIdentity, IdentityKind } from '../core/identity.js';
 
 export interface IdentityDeps {
   pool: Pool;

@@ -5,7 +5,7 @@
 import { OidcIdentity } from './oidc/issuer.js';
 import type { KeyInfo } from './oidc/keys.js';
 import { TokenFileIdentity } from './token-file.js';
-import type { IdentityKind, IdentitySource } from './types.js';
+import type { IdentityKind, IdentitySource } from '../core/identity.js';
 
 /** Placeholder for the recipient's AWS account id in the principal template. */
 export const ACCOUNT_PLACEHOLDER = '<RECIPIENT_ACCOUNT_ID>';

@@ -9,10 +9,10 @@
  */
 import fs from 'node:fs/promises';
 import { decodeJwt, type JWTPayload } from 'jose';
-import { describeError, SluiceError } from '../errors.js';
-import { assertTokenAudience } from './audience.js';
+import { describeError, SluiceError } from '../core/errors.js';
+import { assertTokenAudience } from '../core/audience.js';
 import { trustedIdentityFor } from './trusted.js';
-import type { IdentitySource, TrustedIdentity } from './types.js';
+import type { IdentitySource, TrustedIdentity } from '../core/identity.js';
 
 const DOCS = '#identity';
 

@@ -3,7 +3,7 @@
  * Google's built-in federation (`accounts.google.com`) and an OIDC identity provider registered in
  * the recipient's account for any other issuer.
  */
-import type { IdentityKind, TrustedIdentity } from './types.js';
+import type { IdentityKind, TrustedIdentity } from '../core/identity.js';
 
 export const GOOGLE_ISSUER = 'https://accounts.google.com';
 

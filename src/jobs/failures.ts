@@ -8,7 +8,7 @@
  * - `fail`: the provider must fix something (configuration, a model that no longer matches the
  *   source). Not retried; the next scheduled run tries again.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 export type FailureAction = 'retry' | 'needs_attention' | 'fail';
 

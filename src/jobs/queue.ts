@@ -12,13 +12,13 @@
  * here, draining 1,000 destinations took 2.2× longer with a queue each than with the key and lock.
  */
 import { Logger as GraphileLogger, runMigrations } from 'graphile-worker';
-import { SluiceError, validationError } from '../errors.js';
+import { SluiceError, validationError } from '../core/errors.js';
 import type { Pool, PoolClient, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
-import { newId } from '../ids.js';
+import { newId } from '../core/ids.js';
 import { finishTransferRow, insertTransfer } from '../transfer/store.js';
-import { silentLogger, type Logger } from '../log.js';
-import type { TransferKind } from '../transfer/types.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import type { TransferKind } from '../core/types.js';
 
 export const QUEUE_SCHEMA = 'graphile_worker';
 export const TRANSFER_TASK = 'transfer';

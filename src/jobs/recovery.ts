@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import type { Queryable } from '../control/db.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { closeAbandonedConnectionTests } from './connection-tests.js';
 import { QUEUE_SCHEMA } from './queue.js';
 

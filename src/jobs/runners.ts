@@ -9,14 +9,14 @@ import { loadS3Config } from '../control/destinations.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import { createObjectWriter } from '../destinations/s3/object-writer.js';
-import type { IdentitySource } from '../identity/types.js';
-import type { Logger } from '../log.js';
+import type { IdentitySource } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
 import { destinationLoader } from '../transfer/destination.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';
 import { runTransfer, type TransferDeps, type TransferResult } from '../transfer/run.js';
-import type { ModelDefinition, TransferSource } from '../transfer/types.js';
+import type { ModelDefinition, TransferSource } from '../core/types.js';
 import type { ConnectionTester, TransferOutcome, TransferRunner } from './worker.js';
 
 export interface PipelineDeps {

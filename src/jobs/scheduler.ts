@@ -4,9 +4,9 @@
  * `next_run_at` and adds their jobs in the same transaction, so each due run is enqueued exactly
  * once however many processes tick at the same moment.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import type { Queryable } from '../control/db.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { QUEUE_SCHEMA, TRANSFER_MAX_ATTEMPTS, TRANSFER_TASK } from './queue.js';
 
 export interface ScheduleOptions {

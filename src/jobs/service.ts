@@ -3,7 +3,7 @@
  * Used by `sluice worker` and `sluice start`.
  */
 import { createIdentitySource } from '../identity/index.js';
-import type { IdentitySource } from '../identity/types.js';
+import type { IdentitySource } from '../core/identity.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { openModels, sourceUrlOf, type OpenedModels } from '../models/index.js';
 import type { Runtime } from '../runtime.js';

@@ -3,7 +3,7 @@
  * "Configuration"). Kept beside the jobs code because only worker processes read them.
  */
 import { z } from 'zod';
-import { validationError } from '../errors.js';
+import { validationError } from '../core/errors.js';
 
 const seconds = (def: number, min: number) => z.coerce.number().min(min).default(def);
 

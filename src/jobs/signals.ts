@@ -3,7 +3,7 @@
  * process exits 0 when it is done; a second signal exits at once (status 130), for an impatient Ctrl-C.
  * Other listeners of these two signals are removed (see below).
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 
 export function untilSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise<void>): Promise<void> {
   return new Promise((resolve) => {

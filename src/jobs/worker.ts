@@ -6,8 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
 import { createPool, type Pool } from '../control/db.js';
-import { SluiceError, describeError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SluiceError, describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionTestResult } from '../destinations/s3/types.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning } from './connection-tests.js';

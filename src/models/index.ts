@@ -3,7 +3,7 @@
  * sluice.yaml, so the file is read first, then the source is opened with them and every model is
  * validated against its catalog.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import type { Config } from '../config.js';
 import { createPostgresSource, type PostgresSource } from '../sources/postgres/source.js';
 import { loadModels, readModelsFile, type ModelsConfig } from './load.js';

@@ -6,8 +6,8 @@
 import fs from 'node:fs/promises';
 import type pg from 'pg';
 import YAML from 'yaml';
-import { SluiceError, describeError, validationError, type FieldProblem } from '../errors.js';
-import type { ColumnInfo, ModelDefinition } from '../transfer/types.js';
+import { SluiceError, describeError, validationError, type FieldProblem } from '../core/errors.js';
+import type { ColumnInfo, ModelDefinition } from '../core/types.js';
 import { describeQuery, describeTable, type CatalogColumn, type RelationInfo } from '../sources/postgres/catalog.js';
 import type { PostgresSourceOptions } from '../sources/postgres/source.js';
 import { isOrderableCursor, isTimeCursor } from '../sources/postgres/types.js';

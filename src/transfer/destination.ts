@@ -2,12 +2,12 @@
  * What a transfer needs to know about its destination: where to write (the S3 configuration, secrets
  * decrypted), whose rows (the recipient's tenant id), how to encode, and which models.
  */
-import type { Pool } from '../control/db.js';
+import type { Pool } from '../core/pg.js';
 import type { SecretBox } from '../control/secrets.js';
 import type { S3DestinationConfig } from '../destinations/s3/types.js';
-import { notFound, SluiceError } from '../errors.js';
+import { notFound, SluiceError } from '../core/errors.js';
 import { DEFAULT_COMPRESSION } from '../formats/index.js';
-import type { Compression, Format } from './types.js';
+import type { Compression, Format } from '../core/types.js';
 
 export interface TransferDestination {
   s3: S3DestinationConfig;

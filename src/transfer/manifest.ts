@@ -14,7 +14,7 @@
  * the stored bytes, so a recipient can check it with `sha256sum`.
  */
 import crypto from 'node:crypto';
-import type { CursorPosition, TransferKind } from './types.js';
+import type { CursorPosition, TransferKind } from '../core/types.js';
 
 export const MANIFEST_VERSION = 1;
 

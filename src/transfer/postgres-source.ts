@@ -3,11 +3,23 @@
  * catalog's columns, and one read session per (model, tenant) whose high end is fixed in the read's
  * own snapshot before any row is encoded.
  */
+import type { ColumnInfo, EncodeOptions, EncodedFile, ModelDefinition, ModelReadSession, ReadWindow, TransferSource } from '../core/types.js';
+import { checkEncodeOptions, encodeFiles } from '../formats/index.js';
 import type { RelationInfo } from '../sources/postgres/catalog.js';
 import { describeQuery, describeTable } from '../sources/postgres/catalog.js';
-import { openModelRead, sourceError } from '../sources/postgres/reader.js';
+import { openModelRead, sourceError, type ModelRead } from '../sources/postgres/reader.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
-import type { ColumnInfo, EncodedFile, ModelDefinition, ModelReadSession, TransferSource } from './types.js';
+
+/** The rows of `window`, read by the source and encoded into files: where the two stages meet. */
+export async function* encodedFiles(read: ModelRead, window: ReadWindow | undefined, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+  checkEncodeOptions(opts);
+  const rows = await read.rows(window, opts.format);
+  try {
+    yield* encodeFiles(rows, read.layout, opts);
+  } catch (err) {
+    throw read.explain(err);
+  }
+}
 
 async function describe(source: PostgresSource, model: ModelDefinition): Promise<RelationInfo> {
   if ('table' in model.source) {
@@ -53,7 +65,7 @@ export function postgresTransferSource(source: PostgresSource, models: ModelDefi
           columns: read.columns,
           files(): AsyncIterable<EncodedFile> {
             if (high === null) return (async function* () {})();
-            return read.encode({ from: req.window.from, to: high }, req.encode);
+            return encodedFiles(read, { from: req.window.from, to: high }, req.encode);
           },
           close: () => read.close(),
         };

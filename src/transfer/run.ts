@@ -19,11 +19,11 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Pool, PoolClient } from '../control/db.js';
+import type { Pool, PoolClient } from '../core/pg.js';
 import type { SecretBox } from '../control/secrets.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
-import { describeError, SluiceError, validationError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { describeError, SluiceError, validationError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
 import { dataKey, manifestKey, stampOf } from './keys.js';
 import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type UnsignedManifest } from './manifest.js';
@@ -46,7 +46,7 @@ import {
   type TransferStatus,
   type WatermarkRow,
 } from './store.js';
-import type { ColumnInfo, CursorPosition, EncodedFile, ModelDefinition, TransferKind, TransferSource } from './types.js';
+import type { ColumnInfo, CursorPosition, EncodedFile, ModelDefinition, TransferKind, TransferSource } from '../core/types.js';
 import { planWindow } from './window.js';
 
 /** Points of the commit protocol, for the crash tests' hook. */

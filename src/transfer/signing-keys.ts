@@ -7,10 +7,10 @@
  * published so that old manifests remain verifiable.
  */
 import crypto from 'node:crypto';
-import type { Pool, Queryable } from '../control/db.js';
+import type { Pool, Queryable } from '../core/pg.js';
 import type { SecretBox } from '../control/secrets.js';
-import { SluiceError } from '../errors.js';
-import { newId } from '../ids.js';
+import { SluiceError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
 
 export interface SigningKey {
   id: string;

@@ -2,9 +2,9 @@
  * Control-store queries of the transfer pipeline: transfers, per-model results and watermarks.
  * Kept here, in plain SQL, so the runner reads as the commit protocol and nothing else.
  */
-import type { PoolClient, Queryable } from '../control/db.js';
-import { newId } from '../ids.js';
-import type { CursorPosition, TransferKind } from './types.js';
+import type { PoolClient, Queryable } from '../core/pg.js';
+import { newId } from '../core/ids.js';
+import type { CursorPosition, TransferKind } from '../core/types.js';
 
 export type TransferStatus = 'queued' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
 export type ModelStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -24,7 +24,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { describeError } from '../errors.js';
+import { describeError } from '../core/errors.js';
 import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from './keys.js';
 import { sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
 import { publicKeyFromJwk } from './signing-keys.js';

@@ -39,9 +39,9 @@
  * reader compares on (cursor, pk). Lookback arithmetic runs in PostgreSQL so that each cursor type
  * keeps its own meaning (timestamps, dates, integers, numerics).
  */
-import type { Queryable } from '../control/db.js';
-import { SluiceError } from '../errors.js';
-import type { CursorPosition, ReadWindow, TransferKind } from './types.js';
+import type { Queryable } from '../core/pg.js';
+import { SluiceError } from '../core/errors.js';
+import type { CursorPosition, ReadWindow, TransferKind } from '../core/types.js';
 
 export interface PlanInput {
   kind: TransferKind;

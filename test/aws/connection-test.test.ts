@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { runConnectionTest, type ConnectionTestResult } from '../../src/destinations/s3/connection-test.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { provisionDestination, provisionStoredDestination, type ProvisionedDestination } from './destination.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';

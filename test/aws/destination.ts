@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { loadS3Config } from '../../src/control/destinations.js';
 import { destinationPolicies, type DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
-import { newAudience, probeAudience } from '../../src/identity/audience.js';
-import { newId } from '../../src/ids.js';
+import { newAudience, probeAudience } from '../../src/core/audience.js';
+import { newId } from '../../src/core/ids.js';
 import { seedPermissionsPolicy, type TestRgw } from '../support/rgw.js';
 import type { ServedIssuer } from './issuer.js';
 

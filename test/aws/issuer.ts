@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { freePort } from '../../src/control/embedded.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { createOidcIdentity, type OidcIdentity } from '../../src/identity/oidc/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 
 export interface ServedIssuer {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { isAudience } from '../../src/identity/audience.js';
+import { isAudience } from '../../src/core/audience.js';
 import { buildServer } from '../../src/api/server.js';
 import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
 
 let api: TestApi;

@@ -17,11 +17,11 @@ import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { loadConfig } from '../../src/config.js';
 import { freePort } from '../../src/control/embedded.js';
 import { SecretBox } from '../../src/control/secrets.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { createIdentitySource } from '../../src/identity/index.js';
 import { GoogleKeyFileIdentity, GoogleMetadataIdentity, readServiceAccountKey } from '../../src/identity/google.js';
 import type { Pool } from '../../src/control/db.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const SA_EMAIL = 'sluice@provider-project.iam.gserviceaccount.com';
 const SA_ID = '104502938475610293847';

@@ -9,11 +9,11 @@ import { loadConfig } from '../../src/config.js';
 import { createPool } from '../../src/control/db.js';
 import { freePort } from '../../src/control/embedded.js';
 import { SecretBox } from '../../src/control/secrets.js';
-import { SluiceError } from '../../src/errors.js';
-import { newAudience } from '../../src/identity/audience.js';
+import { SluiceError } from '../../src/core/errors.js';
+import { newAudience } from '../../src/core/audience.js';
 import { createIdentitySource } from '../../src/identity/index.js';
 import { createOidcIdentity, type OidcIdentity } from '../../src/identity/oidc/index.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 
 const secrets = new SecretBox(crypto.randomBytes(32));

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { loadModels, openModels } from '../../src/models/index.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 

@@ -7,9 +7,9 @@ import { createCredentialProvider } from '../../src/destinations/s3/credentials.
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
-import type { IdentitySource, TrustedIdentity } from '../../src/identity/types.js';
-import { SluiceError } from '../../src/errors.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import type { IdentitySource, TrustedIdentity } from '../../src/core/identity.js';
+import { SluiceError } from '../../src/core/errors.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, stsAssumeRoleSuccess, stsError, type FaultProxy } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 

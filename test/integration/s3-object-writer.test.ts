@@ -5,9 +5,9 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
 import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
-import { SluiceError } from '../../src/errors.js';
-import type { IdentitySource } from '../../src/identity/types.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { SluiceError } from '../../src/core/errors.js';
+import type { IdentitySource } from '../../src/core/identity.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 

@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { describeQuery, describeTable } from '../../src/sources/postgres/catalog.js';
 import { openModelRead } from '../../src/sources/postgres/reader.js';
+import { encodedFiles } from '../../src/transfer/postgres-source.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import type { ColumnInfo, EncodeOptions, ModelDefinition, ReadSpec, ReadWindow } from '../../src/transfer/types.js';
+import type { ColumnInfo, EncodeOptions, ModelDefinition, ReadSpec, ReadWindow } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { createTorture } from '../support/torture.js';
 
@@ -60,7 +61,7 @@ describe('postgres reader', () => {
       const ids: string[] = [];
       const deleted: string[] = [];
       let files = 0;
-      for await (const f of read.encode(window, opts)) {
+      for await (const f of encodedFiles(read, window, opts)) {
         files++;
         const lines = (await text(f.body)).split('\n').filter(Boolean).slice(1);
         for (const line of lines) {
@@ -135,7 +136,7 @@ describe('postgres reader', () => {
       await db.pool.query(`INSERT INTO torture (id, tenant_id, updated_at) VALUES (50, 'a', '2030-01-01Z')`);
       assert.deepEqual(await read.high(), high);
       const ids: string[] = [];
-      for await (const f of read.encode(undefined, csv)) ids.push(...(await text(f.body)).split('\n').slice(1).filter(Boolean).map((l) => l.split(',')[0]!));
+      for await (const f of encodedFiles(read, undefined, csv)) ids.push(...(await text(f.body)).split('\n').slice(1).filter(Boolean).map((l) => l.split(',')[0]!));
       assert.ok(!ids.includes('50'));
     } finally {
       await read.close();
@@ -185,7 +186,7 @@ describe('postgres reader', () => {
     try {
       await assert.rejects(
         async () => {
-          for await (const f of read.encode(undefined, csv)) await text(f.body);
+          for await (const f of encodedFiles(read, undefined, csv)) await text(f.body);
         },
         (e: unknown) => e instanceof SluiceError && e.code === 'source_statement_timeout' && e.actor === 'provider' && /statement timeout/.test(e.message),
       );
@@ -204,7 +205,7 @@ describe('postgres reader', () => {
     });
     await first.high(); // a round trip: the second open had every chance to proceed
     assert.equal(secondOpen, false, 'a second session waits while the only slot is held');
-    for await (const f of first.encode(undefined, { ...csv, maxRowsPerFile: 2 })) {
+    for await (const f of encodedFiles(first, undefined, { ...csv, maxRowsPerFile: 2 })) {
       f.body.resume();
       break; // the consumer stops after the first file
     }

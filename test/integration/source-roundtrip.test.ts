@@ -14,9 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { describeTable } from '../../src/sources/postgres/catalog.js';
 import { openModelRead } from '../../src/sources/postgres/reader.js';
+import { encodedFiles } from '../../src/transfer/postgres-source.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import { METADATA_COLUMNS } from '../../src/sources/postgres/sql.js';
-import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/transfer/types.js';
+import { METADATA_COLUMNS } from '../../src/core/row-layout.js';
+import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { readBack, sameValue, sourceRows, zstdDecompress } from '../support/readback.js';
 import { createTorture } from '../support/torture.js';
@@ -70,7 +71,7 @@ describe('round trip: source rows = delivered rows', () => {
     const rows: number[] = [];
     try {
       // 5 rows per file: the 13 rows of tenant a make three files, so rotation is part of the proof.
-      for await (const f of read.encode(undefined, { format, compression, maxRowsPerFile: 5, maxBytesPerFile: 1 << 30 })) {
+      for await (const f of encodedFiles(read, undefined, { format, compression, maxRowsPerFile: 5, maxBytesPerFile: 1 << 30 })) {
         const file = path.join(dir, `${format}-${compression}-${f.index}.${f.extension}`);
         await pipeline(f.body, createWriteStream(file));
         rows.push((await f.done).rows);

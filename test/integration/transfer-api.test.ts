@@ -12,7 +12,7 @@ import type { ApiApp } from '../../src/api/types.js';
 import { reportLines, runVerify } from '../../src/cli/commands/verify.js';
 import { loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
 import { testIdentity } from '../support/api.js';
 import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';

@@ -8,11 +8,11 @@ import { buildServer, type ApiApp } from '../../src/api/server.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { SecretBox } from '../../src/control/secrets.js';
-import type { IdentitySource, TrustedIdentity } from '../../src/identity/types.js';
+import type { IdentitySource, TrustedIdentity } from '../../src/core/identity.js';
 import { s3ConnectionTester } from '../../src/jobs/runners.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { createPool, type Pool } from '../../src/control/db.js';
 import { migrate } from '../../src/control/migrate.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 export interface TestDatabase {
   url: string;

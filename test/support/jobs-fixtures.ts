@@ -3,7 +3,7 @@
  * queueing, not destination validation).
  */
 import type { Queryable } from '../../src/control/db.js';
-import { newId } from '../../src/ids.js';
+import { newId } from '../../src/core/ids.js';
 
 export interface FixtureDestination {
   id: string;

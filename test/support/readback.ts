@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Queryable } from '../../src/control/db.js';
 import { duckdbType } from '../../src/formats/parquet.js';
-import { listElement } from '../../src/sources/postgres/types.js';
-import type { ColumnInfo, Compression, Format } from '../../src/transfer/types.js';
+import { listElement } from '../../src/core/types.js';
+import type { ColumnInfo, Compression, Format } from '../../src/core/types.js';
 
 const q = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 const id = (s: string): string => `"${s.replace(/"/g, '""')}"`;

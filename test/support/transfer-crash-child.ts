@@ -6,12 +6,12 @@ import { loadS3Config } from '../../src/control/destinations.js';
 import { createPool } from '../../src/control/db.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource } from '../../src/sources/postgres/source.js';
 import { destinationLoader } from '../../src/transfer/destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type CommitStep } from '../../src/transfer/run.js';
-import type { ModelDefinition } from '../../src/transfer/types.js';
+import type { ModelDefinition } from '../../src/core/types.js';
 import { noIdentity } from './transfer-fixture.js';
 
 const env = (name: string): string => {

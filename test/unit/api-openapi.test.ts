@@ -13,8 +13,8 @@ import type { ApiApp as PluginApp } from '../../src/api/types.js';
 import { loadConfig } from '../../src/config.js';
 import { createPool } from '../../src/control/db.js';
 import { SecretBox } from '../../src/control/secrets.js';
-import { SluiceError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { SluiceError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import { testIdentity } from '../support/api.js';
 
 const pool = createPool('postgres://nobody@127.0.0.1:1/none');

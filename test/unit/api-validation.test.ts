@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { DestinationCreateInput, checkDestinationRules } from '../../src/control/destinations.js';
 import { parseInput, problemsFromZod } from '../../src/control/validation.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 
 describe('field problems from schemas', () => {
   it('phrase zod issues the same way for every field, one per field', () => {

@@ -5,10 +5,10 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeFiles } from '../../src/formats/index.js';
-import { METADATA_COLUMNS } from '../../src/formats/metadata.js';
+import { METADATA_COLUMNS } from '../../src/core/row-layout.js';
 import { rowBatches } from '../../src/formats/rows.js';
-import { SluiceError } from '../../src/errors.js';
-import type { ColumnInfo } from '../../src/transfer/types.js';
+import { SluiceError } from '../../src/core/errors.js';
+import type { ColumnInfo } from '../../src/core/types.js';
 
 const col = (name: string, logicalType: string): ColumnInfo => ({ name, pgType: 'x', typeOid: 0, isArray: false, nullable: true, logicalType });
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { isLoopbackHost, resolveIssuerUrl } from '../../src/identity/oidc/issuer-url.js';
 import { googleTrustedIdentity, issuerHostPath, trustedIdentityFor } from '../../src/identity/trusted.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const resolve = (publicUrl: string | undefined, allowHttp = false) => resolveIssuerUrl({ publicUrl, port: 7070, allowHttp, log: silentLogger });
 const refused = (e: unknown) => e instanceof SluiceError && e.code === 'invalid_issuer_url';

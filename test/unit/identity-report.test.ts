@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIdentityReport, identityReport } from '../../src/identity/report.js';
 import { googleTrustedIdentity } from '../../src/identity/trusted.js';
-import type { IdentitySource } from '../../src/identity/types.js';
+import type { IdentitySource } from '../../src/core/identity.js';
 
 describe('identity report', () => {
   it('tells a Google identity\'s recipients to trust accounts.google.com with sub and oaud, and nothing to register', async () => {

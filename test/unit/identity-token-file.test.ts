@@ -8,10 +8,10 @@ import { SignJWT } from 'jose';
 import { loadConfig } from '../../src/config.js';
 import type { Pool } from '../../src/control/db.js';
 import { SecretBox } from '../../src/control/secrets.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { createIdentitySource } from '../../src/identity/index.js';
 import { TokenFileIdentity } from '../../src/identity/token-file.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ISSUER = 'https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';

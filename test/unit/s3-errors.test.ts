@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { S3_ERROR_CODES, classifyError, isTransient, type ErrorContext } from '../../src/destinations/s3/errors.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 
 /** Errors shaped as the SDK throws them: `name` is the service's error code, status in $metadata. */
 function service(name: string, status: number, message = '', extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AUDIENCE_PLACEHOLDER, destinationPolicies, partitionOf } from '../../src/destinations/s3/policies.js';
-import type { TrustedIdentity } from '../../src/identity/types.js';
+import type { TrustedIdentity } from '../../src/core/identity.js';
 
 const google: TrustedIdentity = {
   kind: 'google',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SecretBox, parseSecretKey } from '../../src/control/secrets.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 
 describe('SecretBox', () => {
   const box = new SecretBox(crypto.randomBytes(32));

@@ -8,7 +8,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { DISCOVERY_PATH, JWKS_PATH, OidcIdentity } from '../../identity/oidc/issuer.js';
-import type { IdentitySource } from '../../identity/types.js';
+import type { IdentitySource } from '../../core/identity.js';
 
 export interface OidcRoutesOptions {
   identity: IdentitySource;

@@ -7,7 +7,7 @@
  *   GET /.well-known/sluice-manifest-keys.json   the same, public: what recipients give `sluice verify`
  */
 import { z } from 'zod';
-import { notFound } from '../../errors.js';
+import { notFound } from '../../core/errors.js';
 import { publicSigningKeys } from '../../transfer/signing-keys.js';
 import { getTransferRow, listTransferRows, modelRows, modelView, transferView } from '../../transfer/store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';

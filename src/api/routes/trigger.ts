@@ -4,7 +4,7 @@
  * showing transfers are in transfers.ts.
  */
 import { z } from 'zod';
-import { SluiceError } from '../../errors.js';
+import { SluiceError } from '../../core/errors.js';
 import { cancelTransfer, enqueueTransfer, prepareQueue } from '../../jobs/queue.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';

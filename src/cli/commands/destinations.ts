@@ -13,7 +13,7 @@ import {
   type DestinationView,
 } from '../../control/destinations.js';
 import type { ConnectionTestResult } from '../../destinations/s3/types.js';
-import { SluiceError, validationError } from '../../errors.js';
+import { SluiceError, validationError } from '../../core/errors.js';
 import { given, printJson, printRecord, printTable, withRuntime } from '../output.js';
 
 /** API field → CLI flag, for error messages. */

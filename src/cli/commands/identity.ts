@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { SluiceError } from '../../errors.js';
+import { SluiceError } from '../../core/errors.js';
 import { createIdentitySource } from '../../identity/index.js';
 import { OidcIdentity } from '../../identity/oidc/issuer.js';
 import { formatIdentityReport, identityReport } from '../../identity/report.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { validationError } from '../../errors.js';
+import { validationError } from '../../core/errors.js';
 import { printJson, withRuntime } from '../output.js';
 
 export function registerPolicy(program: Command): void {

@@ -4,7 +4,7 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Command } from 'commander';
-import { SluiceError, describeError } from '../../errors.js';
+import { SluiceError, describeError } from '../../core/errors.js';
 import { printJson } from '../output.js';
 
 export interface QueryResult {

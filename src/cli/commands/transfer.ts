@@ -5,9 +5,9 @@
  */
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { validationError } from '../../errors.js';
+import { validationError } from '../../core/errors.js';
 import { runTransfer, type ModelResult, type TransferProgress, type TransferResult } from '../../transfer/run.js';
-import type { TransferKind } from '../../transfer/types.js';
+import type { TransferKind } from '../../core/types.js';
 import { openTransferDeps } from '../../transfer/wiring.js';
 import { printJson, withRuntime } from '../output.js';
 

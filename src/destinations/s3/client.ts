@@ -8,8 +8,8 @@
  */
 import crypto from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { IdentitySource } from '../../identity/types.js';
-import type { Logger } from '../../log.js';
+import type { IdentitySource } from '../../core/identity.js';
+import type { Logger } from '../../core/log.js';
 import { createCredentialProvider, type AwsCredentialIdentityProvider } from './credentials.js';
 import type { S3DestinationConfig } from './types.js';
 

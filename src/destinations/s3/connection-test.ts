@@ -8,10 +8,10 @@
  */
 import crypto from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SluiceError, type FieldProblem } from '../../errors.js';
-import { newAudience, probeAudience } from '../../identity/audience.js';
-import type { IdentitySource } from '../../identity/types.js';
-import type { Logger } from '../../log.js';
+import { SluiceError, type FieldProblem } from '../../core/errors.js';
+import { newAudience, probeAudience } from '../../core/audience.js';
+import type { IdentitySource } from '../../core/identity.js';
+import type { Logger } from '../../core/log.js';
 import { createS3Client, ownerParams } from './client.js';
 import { assumeRoleWithAudience, callerAccount, type AssumedRole } from './credentials.js';
 import { classifyError, docsAnchor, type ErrorContext, type S3Operation } from './errors.js';

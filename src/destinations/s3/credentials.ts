@@ -7,9 +7,9 @@
  * Logged: the assumed-role ARN and the token's subject. Never logged: tokens, keys, session tokens.
  */
 import { AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { IdentitySource } from '../../identity/types.js';
-import type { Logger } from '../../log.js';
-import { SluiceError, describeError } from '../../errors.js';
+import type { IdentitySource } from '../../core/identity.js';
+import type { Logger } from '../../core/log.js';
+import { SluiceError, describeError } from '../../core/errors.js';
 import { classifyError, docsAnchor } from './errors.js';
 import type { S3DestinationConfig } from './types.js';
 

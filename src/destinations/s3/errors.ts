@@ -5,7 +5,7 @@
  *
  * Messages are built from identifiers (bucket, region, operation), never from credentials or tokens.
  */
-import { SluiceError, type Actor } from '../../errors.js';
+import { SluiceError, type Actor } from '../../core/errors.js';
 
 /** Where in the README each code is explained ("Connection test outcomes"). */
 export function docsAnchor(code: string): string {

@@ -26,9 +26,9 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { SluiceError } from '../../errors.js';
-import type { IdentitySource } from '../../identity/types.js';
-import type { Logger } from '../../log.js';
+import { SluiceError } from '../../core/errors.js';
+import type { IdentitySource } from '../../core/identity.js';
+import type { Logger } from '../../core/log.js';
 import { destinationClient, ownerParams } from './client.js';
 import { classifyError, type ErrorContext, type S3Operation } from './errors.js';
 import { withRetry, type RetryOptions } from './retry.js';

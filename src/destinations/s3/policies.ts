@@ -7,8 +7,8 @@
  * a service account is its own unique id again, so pinning it adds nothing beyond `:sub`; `:oaud` is the
  * only key that carries the audience Sluice requested (aws-facts §2, §6).
  */
-import { probeAudience } from '../../identity/audience.js';
-import type { TrustedIdentity } from '../../identity/types.js';
+import { probeAudience } from '../../core/audience.js';
+import type { TrustedIdentity } from '../../core/identity.js';
 
 export const AUDIENCE_PLACEHOLDER = '<DESTINATION_AUDIENCE>';
 export const ACCOUNT_PLACEHOLDER = '<AWS_ACCOUNT_ID>';

@@ -3,7 +3,7 @@
  * (throttling, 5xx, resets, timeouts). The SDK cannot retry streaming bodies, so callers send Buffers
  * and retry here, per request or per part; anything else fails on the first attempt.
  */
-import type { SluiceError } from '../../errors.js';
+import type { SluiceError } from '../../core/errors.js';
 import { classifyError, isTransient, type ErrorContext } from './errors.js';
 
 export interface RetryOptions {

@@ -5,7 +5,7 @@
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import type { FieldProblem } from '../../errors.js';
+import type { FieldProblem } from '../../core/errors.js';
 
 /** Known AWS region codes (commercial, GovCloud and China partitions). */
 export const AWS_REGIONS: ReadonlySet<string> = new Set([

@@ -1,8 +1,8 @@
 import type { Config } from '../../config.js';
 import type { Pool } from '../../control/db.js';
 import type { SecretBox } from '../../control/secrets.js';
-import { SluiceError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { SluiceError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { issuerHostPath } from '../trusted.js';
 import { OidcIdentity } from './issuer.js';
 import { resolveIssuerUrl } from './issuer-url.js';

@@ -4,8 +4,8 @@
  * same machine) or when the operator explicitly allows it.
  */
 import net from 'node:net';
-import { SluiceError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { SluiceError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 
 export interface IssuerUrlInput {
   publicUrl: string | undefined;

@@ -5,9 +5,9 @@
  */
 import crypto from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
-import { assertTokenAudience } from '../audience.js';
+import { assertTokenAudience } from '../../core/audience.js';
 import { oidcTrustedIdentity } from '../trusted.js';
-import type { IdentitySource, TrustedIdentity } from '../types.js';
+import type { IdentitySource, TrustedIdentity } from '../../core/identity.js';
 import type { KeyInfo, OidcKeyStore } from './keys.js';
 
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';

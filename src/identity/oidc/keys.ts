@@ -15,8 +15,8 @@ import crypto from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { withTransaction, type Pool, type Queryable } from '../../control/db.js';
 import type { SecretBox } from '../../control/secrets.js';
-import { SluiceError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { SluiceError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { selfSignedCertificate } from './certificate.js';
 
 export type KeyState = 'published' | 'active' | 'previous' | 'retired';

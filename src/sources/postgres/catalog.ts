@@ -3,8 +3,8 @@
  * logical types, and its primary key. Works for a table (or view) by name and for a SQL query (its
  * result columns, found by planning the query with LIMIT 0 inside a read-only transaction).
  */
-import type { ColumnInfo } from '../../transfer/types.js';
-import type { PoolClient, Queryable } from '../../control/db.js';
+import type { ColumnInfo } from '../../core/types.js';
+import type { PoolClient, Queryable } from '../../core/pg.js';
 import { logicalColumnType } from './types.js';
 
 /** A column plus the catalog name of its (element) type, which model validation needs. */

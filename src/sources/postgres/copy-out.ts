@@ -15,7 +15,7 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
-import type { RowBatch } from '../../formats/rows.js';
+import type { RowBatch } from '../../core/row-layout.js';
 
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'

@@ -2,4 +2,3 @@
 export { describeQuery, describeTable, type CatalogColumn, type RelationInfo } from './catalog.js';
 export { openModelRead, sourceError, type ModelRead } from './reader.js';
 export { createPostgresSource, type PostgresSource, type PostgresSourceOptions } from './source.js';
-export { METADATA_COLUMNS } from './sql.js';

@@ -4,30 +4,27 @@
  *   const read = await openModelRead(source, spec);   // waits for a source slot, opens the session
  *   try {
  *     const high = await read.high();                  // max (cursor, pk) of the tenant, or null: no rows
- *     const from = read.withLookback(watermark, spec.model.lookback);   // optional
- *     for await (const file of read.encode({ from, to: high }, encodeOptions)) {
- *       await upload(file.body);                       // stream it; then
- *       const { rows } = await file.done;              // rows in that file
- *     }
+ *     const rows = await read.rows({ from, to: high }, 'csv');   // the COPY's row batches
+ *     for await (const file of encodeFiles(rows, read.layout, opts)) …   // the transfer encodes them
  *   } finally {
  *     await read.close();                              // ends the transaction, frees the slot
  *   }
  *
  * A session is one `REPEATABLE READ READ ONLY` transaction on one connection: `high()` and every
- * `encode()` see the same snapshot, so the window's high end and its rows agree. Rows come in
+ * `rows()` see the same snapshot, so the window's high end and its rows agree. Rows come in
  * (cursor, primary key) order with (cursor, pk) in (from, to]; a bound whose `primaryKey` is empty
  * compares on the cursor alone. Values (tenant, bounds, transfer id, sync time) are bound parameters
  * (`set_config($1)` then `current_setting()` in the COPY query): never interpolated into SQL.
- * `encode()` runs one COPY; call it again only after the previous iteration ended.
+ * `rows()` runs one COPY; call it again only after the previous stream ended. The source knows no
+ * encoder: it hands row batches laid out for a format, and `layout` says what they hold.
  */
 import type pg from 'pg';
-import { SluiceError, describeError } from '../../errors.js';
-import { encodeFiles } from '../../formats/index.js';
-import type { ColumnInfo, CursorPosition, EncodeOptions, EncodedFile, ReadSpec, ReadWindow } from '../../transfer/types.js';
-import type { RowLayout } from '../../formats/metadata.js';
+import { SluiceError, describeError } from '../../core/errors.js';
+import { METADATA_COLUMNS, type RowLayout } from '../../core/row-layout.js';
+import type { ColumnInfo, CursorPosition, Format, ReadSpec, ReadWindow } from '../../core/types.js';
 import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
-import { METADATA_COLUMNS, SETTING, copyStatement, highQuery, readQuery, type WindowBounds } from './sql.js';
+import { SETTING, copyStatement, highQuery, readQuery, type WindowBounds } from './sql.js';
 
 export interface ModelRead {
   /** Columns of every file, in order: the model's columns, then `_sluice_*` metadata columns. */
@@ -36,8 +33,15 @@ export interface ModelRead {
   high(): Promise<CursorPosition | null>;
   /** `position` moved back by `lookback` (seconds for time cursors, units otherwise), on the cursor only. */
   withLookback(position: CursorPosition | null, lookback: number): Promise<CursorPosition | null>;
-  /** Files holding the tenant's rows in `window` (default: the spec's window). No rows, no files. */
-  encode(window: ReadWindow | undefined, opts: EncodeOptions): AsyncGenerator<EncodedFile>;
+  /** What each row of `rows()` holds, and the metadata an encoder adds to it. */
+  layout: RowLayout;
+  /**
+   * The tenant's rows in `window` (default: the spec's window) as row batches laid out for `format`.
+   * The connection is given back to the pool only if the stream was read to its end.
+   */
+  rows(window: ReadWindow | undefined, format: Format): Promise<CopyOut>;
+  /** An error met while consuming `rows()`, as Sluice shows it (PostgreSQL's errors get a code and a hint). */
+  explain(err: unknown): unknown;
   /** Ends the transaction and frees the slot. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -103,6 +107,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
   let broken: Error | undefined;
   let closed = false;
   let relation: string | null;
+  let open: CopyOut | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // Text forms that parse back exactly and mean the same everywhere: UTC instants, ISO dates.
@@ -174,30 +179,30 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
       const r = await client.query<{ v: string }>(`SELECT ${expr}::text AS v`, [position.cursor, String(lookback)]);
       return { cursor: r.rows[0]!.v, primaryKey: [] };
     },
-    encode(window, opts) {
-      return (async function* () {
-        if (closed) throw new Error('read session is closed');
-        let stream: CopyOut | undefined;
-        let finished = false;
-        try {
-          const bounds = await setBounds(window ?? spec.window);
-          const query = readQuery(opts.format, spec.model, relation, spec.columns, exported, bounds);
-          stream = copyOut(client, copyStatement(opts.format, query));
-          yield* encodeFiles(stream, layout, opts);
-          finished = true;
-        } catch (err) {
-          // A COPY stopped half way leaves the connection mid-protocol: it must not be reused.
-          broken = err instanceof Error ? err : new Error(String(err));
-          // PostgreSQL's errors carry a SQLSTATE; encoder errors (DuckDB, zstd) pass through as they are.
-          throw isDatabaseError(err) ? sourceError(err, spec.model.name) : err;
-        } finally {
-          if (!finished && stream && !broken) broken = new Error('COPY abandoned before its end');
-        }
-      })();
+    layout,
+    async rows(window, format) {
+      if (closed) throw new Error('read session is closed');
+      if (open && !open.readableEnded) throw new Error('the previous rows() stream has not ended');
+      try {
+        const bounds = await setBounds(window ?? spec.window);
+        const query = readQuery(format, spec.model, relation, spec.columns, exported, bounds);
+        open = copyOut(client, copyStatement(format, query));
+      } catch (err) {
+        broken = err instanceof Error ? err : new Error(String(err));
+        throw sourceError(err, spec.model.name);
+      }
+      // A COPY stopped half way leaves the connection mid-protocol: it must not be reused.
+      open.once('error', (err) => (broken ??= err));
+      return open;
+    },
+    explain(err) {
+      // PostgreSQL's errors carry a SQLSTATE; encoder errors (DuckDB, zstd) pass through as they are.
+      return isDatabaseError(err) ? sourceError(err, spec.model.name) : err;
     },
     async close() {
       if (closed) return;
       closed = true;
+      if (open && !open.readableEnded && !broken) broken = new Error('COPY abandoned before its end');
       try {
         if (!broken) await client.query('ROLLBACK');
       } catch (err) {

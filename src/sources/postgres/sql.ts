@@ -5,10 +5,8 @@
  * parameters. Identifiers come from the catalog and are quoted; type names come from `format_type()`.
  */
 import pg from 'pg';
-import type { ColumnInfo, Format, ModelDefinition } from '../../transfer/types.js';
-import { listElement } from './types.js';
+import { listElement, type ColumnInfo, type Format, type ModelDefinition } from '../../core/types.js';
 
-export { METADATA_COLUMNS } from '../../formats/metadata.js';
 
 export const SETTING = {
   tenant: 'sluice.tenant',

@@ -73,11 +73,6 @@ export function logicalColumnType(element: PgTypeFacts, isArray: boolean): strin
   return isArray ? `list<${inner}>` : inner;
 }
 
-/** Logical type of a list's elements, or null when not a list. */
-export function listElement(logicalType: string): string | null {
-  const m = /^list<(.+)>$/.exec(logicalType);
-  return m ? (m[1] ?? null) : null;
-}
 
 /** Cursor columns must have a total order that moves forward with changes: integers, decimals, times. */
 const ORDERABLE_CURSOR = new Set(['int2', 'int4', 'int8', 'numeric', 'timestamptz', 'timestamp', 'date']);

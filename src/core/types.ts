@@ -23,6 +23,12 @@ export interface ModelDefinition {
   lookback: number;
 }
 
+/** Logical type of a list's elements, or null when not a list. */
+export function listElement(logicalType: string): string | null {
+  const m = /^list<(.+)>$/.exec(logicalType);
+  return m ? (m[1] ?? null) : null;
+}
+
 /** A source column as the catalog describes it. */
 export interface ColumnInfo {
   name: string;

@@ -4,7 +4,7 @@
  * one destination cannot be used for another recipient's destination (the confused deputy).
  */
 import crypto from 'node:crypto';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from './errors.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 

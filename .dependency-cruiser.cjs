@@ -1,0 +1,70 @@
+/**
+ * The shape of the house, checked by `npm run lint` (dependency-cruiser). Imports flow one way:
+ *
+ *   cli, demo            entry points
+ *   api                  HTTP surface
+ *   jobs, metrics        queue, worker, scheduler
+ *   identity             Sluice's workload identity (keys in the control store)
+ *   control, runtime     control store: recipients, destinations, secrets
+ *   transfer             drives the stages: read -> encode -> write -> commit
+ *   models               sluice.yaml models, checked against the source
+ *   sources | formats | destinations   the stages: each knows only core
+ *   core                 types, errors, ids, log: what every stage shares
+ *
+ * `.dependency-cruiser-known-violations.json` lists imports that predate a rule; `--ignore-known`
+ * lets them pass while everything new must follow the rules. The list only ever shrinks.
+ */
+const STAGES = '(sources|formats|destinations)';
+const ABOVE = {
+  models: '^src/(transfer|control|identity|jobs|api|cli|demo)/|^src/(runtime|metrics)\\.ts$',
+  transfer: '^src/(control|identity|jobs|api|cli|demo)/|^src/(runtime|metrics|config)\\.ts$',
+  control: '^src/(identity|jobs|api|cli|demo)/|^src/metrics\\.ts$',
+  identity: '^src/(jobs|api|cli|demo)/|^src/metrics\\.ts$',
+  jobs: '^src/(api|cli|demo)/',
+  api: '^src/(cli|demo)/',
+};
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Two modules that import each other are one module in two files: move what both need down a floor.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'core-is-the-floor',
+      severity: 'error',
+      comment: 'core/ holds what every stage shares; it imports nothing else of Sluice.',
+      from: { path: '^src/core/' },
+      to: { path: '^src/', pathNot: '^src/core/' },
+    },
+    {
+      name: 'stages-know-only-core',
+      severity: 'error',
+      comment: 'A source, a format or a destination knows core/ and itself: transfer/ is what joins them.',
+      from: { path: `^src/${STAGES}/` },
+      to: { path: '^src/', pathNot: ['^src/core/', '^src/$1/'] },
+    },
+    ...Object.entries(ABOVE).map(([layer, above]) => ({
+      name: `${layer}-does-not-import-upwards`,
+      severity: 'error',
+      comment: `${layer}/ may import the floors below it only (see the picture at the top of this file).`,
+      from: { path: `^src/${layer}/` },
+      to: { path: above },
+    })),
+    {
+      name: 'no-unresolvable',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    includeOnly: '^src/',
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+  },
+};
