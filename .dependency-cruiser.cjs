@@ -11,8 +11,9 @@
  *   sources | formats | destinations   the stages: each knows only core
  *   core                 types, errors, ids, log: what every stage shares
  *
- * `.dependency-cruiser-known-violations.json` lists imports that predate a rule; `--ignore-known`
- * lets them pass while everything new must follow the rules. The list only ever shrinks.
+ * A composition root (what puts a running Sluice together: jobs/transfer-deps.ts, jobs/service.ts)
+ * sits on the floor of the code that calls it, and hands the floors below what they need (a loader,
+ * a signer) as functions: transfer/ never reaches up for them.
  */
 const STAGES = '(sources|formats|destinations)';
 const ABOVE = {
@@ -21,6 +22,8 @@ const ABOVE = {
   control: '^src/(identity|jobs|api|cli|demo)/|^src/metrics\\.ts$',
   identity: '^src/(jobs|api|cli|demo)/|^src/metrics\\.ts$',
   jobs: '^src/(api|cli|demo)/',
+  // metrics.ts sits beside jobs/: it is told how to read the queue, it does not import it.
+  metrics: '^src/(jobs|api|cli|demo)/',
   api: '^src/(cli|demo)/',
 };
 
@@ -51,7 +54,7 @@ module.exports = {
       name: `${layer}-does-not-import-upwards`,
       severity: 'error',
       comment: `${layer}/ may import the floors below it only (see the picture at the top of this file).`,
-      from: { path: `^src/${layer}/` },
+      from: { path: layer === 'metrics' ? '^src/metrics\\.ts$' : `^src/${layer}/` },
       to: { path: above },
     })),
     {

@@ -4,8 +4,17 @@
  * store at scrape time (they describe the whole cluster, so every process reports the same values).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Queryable } from './control/db.js';
-import { queueStats } from './jobs/queue.js';
+
+export interface QueueStats {
+  /** Jobs waiting (runnable now), by task. */
+  waiting: Record<string, number>;
+  /** Jobs running, by task. */
+  running: Record<string, number>;
+  /** Jobs scheduled for later (retries with backoff), by task. */
+  delayed: Record<string, number>;
+  /** Seconds the oldest runnable job has been waiting, by task. */
+  oldestWaitingSeconds: Record<string, number>;
+}
 
 export interface Metrics {
   registry: Registry;
@@ -18,14 +27,14 @@ export interface Metrics {
   sourceQuerySeconds: Histogram<'model'>;
   scheduled: Counter;
   workersRecovered: Counter;
-  /** Reads queue depth and age from `db` at every scrape. */
-  observeQueue(db: Queryable): void;
+  /** Reads queue depth and age with `read` at every scrape (jobs/queue.ts's queueStats). */
+  observeQueue(read: () => Promise<QueueStats>): void;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
-  let queueDb: Queryable | undefined;
+  let readQueue: (() => Promise<QueueStats>) | undefined;
 
   const depth = new Gauge({
     name: 'sluice_queue_jobs',
@@ -33,10 +42,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     labelNames: ['task', 'state'] as const,
     registers: [registry],
     async collect() {
-      if (!queueDb) return;
+      if (!readQueue) return;
       this.reset();
       age.reset();
-      const s = await queueStats(queueDb);
+      const s = await readQueue();
       for (const [state, byTask] of [['waiting', s.waiting], ['running', s.running], ['delayed', s.delayed]] as const) {
         for (const [task, n] of Object.entries(byTask)) this.set({ task, state }, n);
       }
@@ -101,8 +110,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Dead workers whose jobs this process unlocked.',
       registers: [registry],
     }),
-    observeQueue(db) {
-      queueDb = db;
+    observeQueue(read) {
+      readQueue = read;
     },
   };
 }

@@ -10,7 +10,7 @@ import { ensureDatabase } from '../control/db.js';
 import type { Pool } from '../control/db.js';
 import { SluiceError, describeError } from '../core/errors.js';
 import { enqueueTransfer } from '../jobs/queue.js';
-import type { ConnectionTester } from '../jobs/worker.js';
+import type { ConnectionTester } from '../jobs/outcomes.js';
 import type { Logger } from '../core/log.js';
 import type { Runtime } from '../runtime.js';
 import { startDemoBucket, type DemoBucket } from './bucket.js';

@@ -18,7 +18,7 @@ import { SluiceError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { ErrorRecord } from './failures.js';
 import { QUEUE_SCHEMA, addConnectionTestJob, connectionTestJobKey, prepareQueue } from './queue.js';
-import type { ConnectionTester } from './worker.js';
+import type { ConnectionTester } from './outcomes.js';
 
 export type ConnectionTestStatus = 'queued' | 'running' | 'passed' | 'failed' | 'error';
 

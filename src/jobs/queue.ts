@@ -19,6 +19,7 @@ import { newId } from '../core/ids.js';
 import { finishTransferRow, insertTransfer } from '../transfer/store.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { TransferKind } from '../core/types.js';
+import type { QueueStats } from '../metrics.js';
 
 export const QUEUE_SCHEMA = 'graphile_worker';
 export const TRANSFER_TASK = 'transfer';
@@ -283,17 +284,7 @@ export async function cancelTransfer(pool: Pool, transferId: string): Promise<Ca
   });
 }
 
-export interface QueueStats {
-  /** Jobs waiting (runnable now), by task. */
-  waiting: Record<string, number>;
-  /** Jobs running, by task. */
-  running: Record<string, number>;
-  /** Jobs scheduled for later (retries with backoff), by task. */
-  delayed: Record<string, number>;
-  /** Seconds the oldest runnable job has been waiting, by task. */
-  oldestWaitingSeconds: Record<string, number>;
-}
-
+/** The job queue's depth and age, as /metrics reports them. */
 export async function queueStats(db: Queryable): Promise<QueueStats> {
   const { rows } = await db.query<{ task: string; state: string; n: number; age: number | null }>(
     `SELECT t.identifier AS task,

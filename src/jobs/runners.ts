@@ -5,7 +5,6 @@
  */
 import type { Config } from '../config.js';
 import { testSavedDestination } from '../control/destination-tests.js';
-import { loadS3Config } from '../control/destinations.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import { createObjectWriter } from '../destinations/s3/object-writer.js';
@@ -13,11 +12,11 @@ import type { IdentitySource } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
-import { destinationLoader } from '../transfer/destination.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';
 import { runTransfer, type TransferDeps, type TransferResult } from '../transfer/run.js';
+import { transferDeps } from './transfer-deps.js';
 import type { ModelDefinition, TransferSource } from '../core/types.js';
-import type { ConnectionTester, TransferOutcome, TransferRunner } from './worker.js';
+import type { ConnectionTester, TransferOutcome, TransferRunner } from './outcomes.js';
 
 export interface PipelineDeps {
   pool: Pool;
@@ -34,16 +33,12 @@ export interface PipelineDeps {
 
 export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
   const source = timedSource(postgresTransferSource(deps.source, deps.models), deps.metrics);
-  const loadDestination = destinationLoader(deps.pool, deps.secrets, loadS3Config);
+  // The runner binds the transfer and destination ids to its log itself.
+  const base = transferDeps({ pool: deps.pool, secrets: deps.secrets, log: deps.log, identity: deps.identity, source });
   return async (job, ctx) => {
     const result = await runTransfer(
       {
-        pool: deps.pool,
-        secrets: deps.secrets,
-        // The runner binds the transfer and destination ids itself.
-        log: deps.log,
-        source,
-        loadDestination,
+        ...base,
         objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log }),
         ...deps.transfer,
       },

@@ -103,6 +103,12 @@ export function signingBytes(m: UnsignedManifest | Manifest): Buffer {
   return Buffer.from(canonicalJson(rest), 'utf8');
 }
 
+/** A manifest signing key: its id (the manifest's `key_id`) and the Ed25519 private key. */
+export interface SigningKey {
+  id: string;
+  privateKey: crypto.KeyObject;
+}
+
 export function signManifest(m: UnsignedManifest, privateKey: crypto.KeyObject): Manifest {
   const signature = crypto.sign(null, signingBytes(m), privateKey).toString('base64');
   return { ...m, signature };
@@ -118,4 +124,12 @@ export function verifyManifestSignature(m: Manifest, publicKey: crypto.KeyObject
 /** The stored form: the canonical serialisation, newline-terminated. */
 export function serialiseManifest(m: Manifest): Buffer {
   return Buffer.from(canonicalJson(m) + '\n', 'utf8');
+}
+
+/** A public key object from a published JWK. */
+export function publicKeyFromJwk(jwk: { kty?: unknown; crv?: unknown; x?: unknown }): crypto.KeyObject {
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') {
+    throw new Error('not an Ed25519 public JWK (kty OKP, crv Ed25519, x)');
+  }
+  return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
 }

@@ -20,14 +20,12 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../core/pg.js';
-import type { SecretBox } from '../control/secrets.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
 import { describeError, SluiceError, validationError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
 import { dataKey, manifestKey, stampOf } from './keys.js';
-import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type UnsignedManifest } from './manifest.js';
-import { activeSigningKey } from './signing-keys.js';
+import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type SigningKey, type UnsignedManifest } from './manifest.js';
 import {
   closeInterruptedTransfers,
   commitPendingManifest,
@@ -62,8 +60,9 @@ export type StepHook = (step: CommitStep, at: { transferId: string; model: strin
 
 export interface TransferDeps {
   pool: Pool;
-  secrets: SecretBox;
   log: Logger;
+  /** The key that signs this transfer's manifests (control/signing-keys.ts keeps them). */
+  signingKey(): Promise<SigningKey>;
   source: TransferSource;
   loadDestination(destinationId: string): Promise<TransferDestination>;
   objectWriter(config: S3DestinationConfig): ObjectWriter;
@@ -443,7 +442,7 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   if (files.length === 0 && ctx.kind !== 'FULL_REFRESH') return;
 
   const key = manifestKey({ prefix: destination.s3.prefix, model: model.name, startedAt: ctx.startedAt, transferId: row.id });
-  const signing = await activeSigningKey(pool, deps.secrets);
+  const signing = await deps.signingKey();
   const schemaColumns = columns.map((c) => ({ name: c.name, type: c.logicalType, nullable: c.nullable }));
   const unsigned: UnsignedManifest = {
     version: MANIFEST_VERSION,

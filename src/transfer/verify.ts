@@ -26,8 +26,7 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { describeError } from '../core/errors.js';
 import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from './keys.js';
-import { sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
-import { publicKeyFromJwk } from './signing-keys.js';
+import { publicKeyFromJwk, sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
 
 export type Severity = 'error' | 'info';
 

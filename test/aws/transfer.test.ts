@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { loadS3Config } from '../../src/control/destinations.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import { destinationLoader } from '../../src/transfer/destination.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
-import { publicSigningKeys } from '../../src/transfer/signing-keys.js';
+import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
 import { parsePublicKeys, verifyBucket } from '../../src/transfer/verify.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
@@ -47,10 +46,10 @@ before(async () => {
   const secrets = issuer.secrets;
   deps = {
     pool: control,
-    secrets,
+    signingKey: controlStoreSigner(control, secrets),
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
-    loadDestination: destinationLoader(control, secrets, loadS3Config),
+    loadDestination: destinationLoader(control, secrets),
     objectWriter: (config) => createObjectWriter(config, { identity: issuer.identity, log: silentLogger }),
   };
 });

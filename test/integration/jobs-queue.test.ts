@@ -7,7 +7,8 @@ import { cancelTransfer, enqueueTransfer, prepareQueue, queueStats } from '../..
 import { recoverDeadWorkers } from '../../src/jobs/recovery.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import type { JobSettings } from '../../src/jobs/settings.js';
-import { startWorker, type TransferOutcome, type TransferRunner, type Worker } from '../../src/jobs/worker.js';
+import type { TransferOutcome, TransferRunner } from '../../src/jobs/outcomes.js';
+import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { until } from '../support/wait.js';
@@ -196,7 +197,7 @@ describe('job queue, scheduler and worker', () => {
     });
 
     it('records connection tests and exposes queue depth in metrics', async () => {
-      metrics.observeQueue(db.pool);
+      metrics.observeQueue(() => queueStats(db.pool));
       const text = await metrics.registry.metrics();
       assert.match(text, /sluice_queue_jobs/);
       assert.match(text, /sluice_transfers_total\{status="succeeded"/);

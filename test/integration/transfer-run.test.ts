@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { runTransfer } from '../../src/transfer/run.js';
-import { publicKeyFromJwk, publicSigningKeys } from '../../src/transfer/signing-keys.js';
+import { publicSigningKeys } from '../../src/control/signing-keys.js';
+import { publicKeyFromJwk } from '../../src/transfer/manifest.js';
 import { verifyManifestSignature } from '../../src/transfer/manifest.js';
 import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 

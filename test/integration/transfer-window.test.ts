@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SecretBox } from '../../src/control/secrets.js';
-import { activeSigningKey, publicKeyFromJwk, publicSigningKeys, rotateSigningKey } from '../../src/transfer/signing-keys.js';
+import { activeSigningKey, publicSigningKeys, rotateSigningKey } from '../../src/control/signing-keys.js';
+import { publicKeyFromJwk } from '../../src/transfer/manifest.js';
 import { signManifest, verifyManifestSignature, type UnsignedManifest } from '../../src/transfer/manifest.js';
 import { planWindow, subtractLookback } from '../../src/transfer/window.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';

@@ -2,13 +2,13 @@
  * Child process of the crash tests: runs one transfer and SIGKILLs itself at one step of the commit
  * protocol (SLUICE_CRASH_AT), through the runner's step hook. Only this script installs that hook.
  */
-import { loadS3Config } from '../../src/control/destinations.js';
 import { createPool } from '../../src/control/db.js';
 import { SecretBox } from '../../src/control/secrets.js';
+import { controlStoreSigner } from '../../src/control/signing-keys.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource } from '../../src/sources/postgres/source.js';
-import { destinationLoader } from '../../src/transfer/destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type CommitStep } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
@@ -30,10 +30,10 @@ const source = createPostgresSource(env('SLUICE_CRASH_SOURCE_URL'));
 await runTransfer(
   {
     pool,
-    secrets,
+    signingKey: controlStoreSigner(pool, secrets),
     log: silentLogger,
     source: postgresTransferSource(source, models),
-    loadDestination: destinationLoader(pool, secrets, loadS3Config),
+    loadDestination: destinationLoader(pool, secrets),
     objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger }),
     fileLimits: { maxRowsPerFile: 25, maxBytesPerFile: 1024 * 1024 },
     step(step, at) {

@@ -6,20 +6,20 @@
 import crypto from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
-import { loadS3Config, secretContext } from '../../src/control/destinations.js';
+import { secretContext } from '../../src/control/destinations.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import type { IdentitySource } from '../../src/core/identity.js';
 import { newId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import { destinationLoader } from '../../src/transfer/destination.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import type { Manifest } from '../../src/transfer/manifest.js';
 import type { TransferDeps } from '../../src/transfer/run.js';
 import type { Format, Compression, ModelDefinition } from '../../src/core/types.js';
 import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/transfer/verify.js';
-import { publicSigningKeys } from '../../src/transfer/signing-keys.js';
+import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { startS3, type TestS3 } from './s3.js';
 
@@ -65,10 +65,10 @@ export async function transferFixture(buckets: string[]): Promise<TransferFixtur
     deps(models, over = {}) {
       return {
         pool: control.pool,
-        secrets,
+        signingKey: controlStoreSigner(control.pool, secrets),
         log: silentLogger,
         source: postgresTransferSource(source, models),
-        loadDestination: destinationLoader(control.pool, secrets, loadS3Config),
+        loadDestination: destinationLoader(control.pool, secrets),
         objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger }),
         ...over,
       };

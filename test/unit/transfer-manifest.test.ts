@@ -12,7 +12,7 @@ import {
   type Manifest,
   type UnsignedManifest,
 } from '../../src/transfer/manifest.js';
-import { publicKeyFromJwk } from '../../src/transfer/signing-keys.js';
+import { publicKeyFromJwk } from '../../src/transfer/manifest.js';
 
 function sample(): UnsignedManifest {
   const columns = [

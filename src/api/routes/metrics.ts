@@ -1,4 +1,5 @@
 /** GET /metrics: Prometheus text format, unauthenticated like /healthz (bind it to a private network). */
+import { queueStats } from '../../jobs/queue.js';
 import { createMetrics } from '../../metrics.js';
 import type { RoutePlugin } from '../types.js';
 
@@ -7,7 +8,7 @@ export const metricsRoutes: RoutePlugin = {
   register(app, deps) {
     // `sluice start` shares one set of metrics between the API and its worker; a lone API has its own.
     const metrics = deps.metrics ?? createMetrics();
-    metrics.observeQueue(deps.pool);
+    metrics.observeQueue(() => queueStats(deps.pool));
     app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
       const body = await metrics.registry.metrics();
       return reply.header('content-type', metrics.registry.contentType).send(body);

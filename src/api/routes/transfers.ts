@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { notFound } from '../../core/errors.js';
-import { publicSigningKeys } from '../../transfer/signing-keys.js';
+import { publicSigningKeys } from '../../control/signing-keys.js';
 import { getTransferRow, listTransferRows, modelRows, modelView, transferView } from '../../transfer/store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { validationError } from '../../core/errors.js';
 import { runTransfer, type ModelResult, type TransferProgress, type TransferResult } from '../../transfer/run.js';
 import type { TransferKind } from '../../core/types.js';
-import { openTransferDeps } from '../../transfer/wiring.js';
+import { openTransferDeps } from '../../jobs/transfer-deps.js';
 import { printJson, withRuntime } from '../output.js';
 
 interface TransferCliOptions {

@@ -8,14 +8,10 @@
  */
 import crypto from 'node:crypto';
 import type { Pool, Queryable } from '../core/pg.js';
-import type { SecretBox } from '../control/secrets.js';
+import type { SigningKey } from '../transfer/manifest.js';
+import type { SecretBox } from './secrets.js';
 import { SluiceError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-
-export interface SigningKey {
-  id: string;
-  privateKey: crypto.KeyObject;
-}
 
 export interface PublicJwk {
   kid: string;
@@ -98,10 +94,7 @@ export async function publicSigningKeys(db: Queryable): Promise<PublicJwk[]> {
   }));
 }
 
-/** A public key object from a published JWK. */
-export function publicKeyFromJwk(jwk: { kty?: unknown; crv?: unknown; x?: unknown }): crypto.KeyObject {
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') {
-    throw new Error('not an Ed25519 public JWK (kty OKP, crv Ed25519, x)');
-  }
-  return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
+/** The transfer's manifest signer: the active key of this control store. */
+export function controlStoreSigner(pool: Pool, secrets: SecretBox): () => Promise<SigningKey> {
+  return () => activeSigningKey(pool, secrets);
 }

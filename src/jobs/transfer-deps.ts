@@ -1,0 +1,56 @@
+/**
+ * What the transfer runner needs in a running Sluice, put together: models from sluice.yaml checked
+ * against the source, the destination and the manifest signing key from the control store, Sluice's
+ * identity for role destinations, and the S3 object writer. `sluice transfer` opens them once per
+ * command; the job worker builds them once per process (jobs/runners.ts).
+ */
+import type { Pool } from '../control/db.js';
+import type { SecretBox } from '../control/secrets.js';
+import { controlStoreSigner } from '../control/signing-keys.js';
+import { destinationLoader } from '../control/transfer-destination.js';
+import type { IdentitySource } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
+import { createObjectWriter } from '../destinations/s3/object-writer.js';
+import { createIdentitySource } from '../identity/index.js';
+import { openModels, sourceUrlOf } from '../models/index.js';
+import type { Runtime } from '../runtime.js';
+import { postgresTransferSource } from '../transfer/postgres-source.js';
+import type { TransferDeps } from '../transfer/run.js';
+import type { TransferSource } from '../core/types.js';
+
+/** The control-store half of TransferDeps, for a given source and identity. */
+export function transferDeps(
+  c: { pool: Pool; secrets: SecretBox; log: Logger; identity: IdentitySource; source: TransferSource },
+): TransferDeps {
+  return {
+    pool: c.pool,
+    log: c.log,
+    source: c.source,
+    signingKey: controlStoreSigner(c.pool, c.secrets),
+    loadDestination: destinationLoader(c.pool, c.secrets),
+    objectWriter: (config) => createObjectWriter(config, { identity: c.identity, log: c.log }),
+  };
+}
+
+export interface OpenedTransferDeps {
+  deps: TransferDeps;
+  close(): Promise<void>;
+}
+
+export async function openTransferDeps(rt: Runtime, over: Partial<TransferDeps> = {}): Promise<OpenedTransferDeps> {
+  const { source, config } = await openModels(rt.config.SLUICE_CONFIG, sourceUrlOf(rt.config, rt.databaseUrl));
+  try {
+    const identity = await createIdentitySource(rt.config, { pool: rt.pool, secrets: rt.secrets, log: rt.log });
+    const transferSource = postgresTransferSource(source, config.models.map((m) => m.definition));
+    return {
+      deps: { ...transferDeps({ pool: rt.pool, secrets: rt.secrets, log: rt.log, identity, source: transferSource }), ...over },
+      async close() {
+        await identity.close?.();
+        await source.close();
+      },
+    };
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+}
