@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SluiceError } from '../core/errors.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import type { Logger } from '../core/log.js';
 
 export const ErrorBody = z
@@ -25,7 +26,7 @@ export const ErrorBody = z
 
 export type ErrorBodyType = z.output<typeof ErrorBody>;
 
-const CLIENT_CODES: Record<number, string> = {
+const CLIENT_CODES: Record<number, ErrorCode> = {
   400: 'invalid_input',
   401: 'unauthorized',
   403: 'forbidden',

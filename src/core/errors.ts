@@ -1,12 +1,17 @@
 /**
  * One error type for everything a user can act on. `code` is stable (API clients and docs key on it),
- * `actor` says who has to do something, `hint` says what, and `docs` points at the README anchor.
- * Messages must never contain secrets: build them from identifiers, not from credentials.
+ * `actor` says who has to do something, `hint` says what, and `docs` points at its entry in
+ * docs/errors.md. Messages must never contain secrets: build them from identifiers, not from
+ * credentials. The codes themselves are listed in error-codes.ts.
  */
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 export type Actor = 'recipient' | 'provider' | 'sluice';
 
 export interface SluiceErrorInit {
-  code: string;
+  code: ErrorCode;
   message: string;
   actor?: Actor;
   hint?: string;
@@ -24,7 +29,7 @@ export interface FieldProblem {
 }
 
 export class SluiceError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly actor: Actor;
   readonly hint: string | undefined;
   readonly docs: string | undefined;
@@ -76,6 +81,41 @@ export function notFound(kind: string, id: string): SluiceError {
     hint: `List ${kind}s to find the right id.`,
     status: 404,
   });
+}
+
+/**
+ * An error as the control store keeps it (a transfer's or a model's error, a destination's last
+ * error, a connection test's error) and as the API shows it: no stack, no secrets.
+ */
+export interface ErrorRecord {
+  code: ErrorCode;
+  actor: Actor;
+  message: string;
+  hint?: string;
+  /** When it happened, where the record does not sit on a row that says so. */
+  at?: string;
+}
+
+/** A plain `{code, actor, message}` object, as transfer results carry per-model errors. */
+export function isErrorRecord(err: unknown): err is ErrorRecord {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && 'actor' in err;
+}
+
+/** An error record that says when it happened. */
+export type DatedErrorRecord = ErrorRecord & { at: string };
+
+/** Any thrown value as a record; what is not a SluiceError is Sluice's own (`internal`). */
+export function errorRecord(err: unknown): ErrorRecord;
+export function errorRecord(err: unknown, at: Date): DatedErrorRecord;
+export function errorRecord(err: unknown, at?: Date): ErrorRecord {
+  const when = at ? { at: at.toISOString() } : {};
+  if (err instanceof SluiceError) {
+    return { code: err.code, actor: err.actor, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...when };
+  }
+  if (isErrorRecord(err)) {
+    return { code: err.code, actor: err.actor, message: err.message ?? err.code, ...(err.hint ? { hint: err.hint } : {}), ...when };
+  }
+  return { code: 'internal', actor: 'sluice', message: describeError(err), ...when };
 }
 
 /** Best-effort message of an unknown thrown value, for logs and wrapped errors. */

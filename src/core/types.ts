@@ -93,7 +93,7 @@ export interface EncodedFile {
  * One model read for one tenant: a REPEATABLE READ READ ONLY transaction on the source, opened by
  * `TransferSource.open`. `high` was computed in that transaction's snapshot.
  */
-export interface ModelReadSession {
+export interface EncodedModelRead {
   /** Largest (cursor, pk) of the tenant in the window, in the snapshot; null when the window has no row. */
   readonly high: CursorPosition | null;
   /** Columns of the files, in order, including the `_sluice_*` metadata columns. */
@@ -123,5 +123,5 @@ export interface TransferSource {
   models(): ModelDefinition[];
   /** `format_type()` of a model's cursor column (window planning does lookback arithmetic in that type). */
   cursorType(model: ModelDefinition): Promise<string>;
-  open(req: OpenReadRequest): Promise<ModelReadSession>;
+  open(req: OpenReadRequest): Promise<EncodedModelRead>;
 }

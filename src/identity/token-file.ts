@@ -10,6 +10,7 @@
 import fs from 'node:fs/promises';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { describeError, SluiceError } from '../core/errors.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { assertTokenAudience } from '../core/audience.js';
 import { trustedIdentityFor } from './trusted.js';
 import type { IdentitySource, TrustedIdentity } from '../core/identity.js';
@@ -101,6 +102,6 @@ function audiencesOf(claims: JWTPayload): string[] {
   return typeof claims.aud === 'string' ? [claims.aud] : [];
 }
 
-function tokenFileError(code: string, message: string, hint: string): SluiceError {
+function tokenFileError(code: ErrorCode, message: string, hint: string): SluiceError {
   return new SluiceError({ code, message, hint, docs: DOCS, actor: 'provider', status: code === 'invalid_identity_config' ? 400 : 502 });
 }

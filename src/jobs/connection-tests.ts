@@ -14,9 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import type { ConnectionTestResult } from '../destinations/s3/types.js';
-import { SluiceError, notFound } from '../core/errors.js';
+import { SluiceError, notFound, type DatedErrorRecord } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import type { ErrorRecord } from './failures.js';
 import { QUEUE_SCHEMA, addConnectionTestJob, connectionTestJobKey, prepareQueue } from './queue.js';
 import type { ConnectionTester } from './outcomes.js';
 
@@ -33,7 +32,7 @@ export interface ConnectionTestRun {
   /** The steps, once passed or failed. */
   result: ConnectionTestResult | null;
   /** Why the test could not run (status `error`). */
-  error: ErrorRecord | null;
+  error: DatedErrorRecord | null;
 }
 
 export interface RequestedConnectionTest {
@@ -53,7 +52,7 @@ interface Row {
   started_at: Date | null;
   finished_at: Date | null;
   result: ConnectionTestResult | null;
-  error: ErrorRecord | null;
+  error: DatedErrorRecord | null;
 }
 
 function view(r: Row): ConnectionTestRun {
@@ -214,7 +213,7 @@ export async function markConnectionTestRunning(db: Queryable, testId: string): 
 export async function finishConnectionTestRun(
   db: Queryable,
   testId: string,
-  outcome: { status: 'passed' | 'failed'; result: ConnectionTestResult } | { status: 'error'; error: ErrorRecord },
+  outcome: { status: 'passed' | 'failed'; result: ConnectionTestResult } | { status: 'error'; error: DatedErrorRecord },
 ): Promise<void> {
   await db.query(`UPDATE connection_tests SET status = $2, finished_at = now(), result = $3::jsonb, error = $4::jsonb WHERE id = $1`, [
     testId,

@@ -6,11 +6,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
 import { createPool, type Pool } from '../control/db.js';
-import { SluiceError, describeError } from '../core/errors.js';
+import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning } from './connection-tests.js';
-import { classifyFailure, errorRecord } from './failures.js';
+import { classifyFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
 import {
   CONNECTION_TEST_TASK,
@@ -130,7 +130,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     } catch (err) {
       // The test could not run at all (destination deleted, control store error): recorded, not
       // retried — the one waiting for it gets the error now rather than after a backoff.
-      const error = errorRecord(err);
+      const error = errorRecord(err, new Date());
       await finishConnectionTestRun(deps.pool, testId, { status: 'error', error });
       metrics.connectionTests.inc({ outcome: 'error', code: error.code });
       jlog.warn({ error }, 'connection test could not run');
@@ -243,7 +243,7 @@ async function finishTransfer(
 
   const error = outcome.error ?? new SluiceError({ code: 'internal', message: 'Transfer failed without an error.', actor: 'sluice' });
   const action = classifyFailure(error);
-  const record = errorRecord(error);
+  const record = errorRecord(error, new Date());
   metrics.transferDuration.observe({ status: 'failed' }, ctx.seconds);
   if (action === 'needs_attention') {
     await deps.pool.query(

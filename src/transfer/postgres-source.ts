@@ -3,7 +3,7 @@
  * catalog's columns, and one read session per (model, tenant) whose high end is fixed in the read's
  * own snapshot before any row is encoded.
  */
-import type { ColumnInfo, EncodeOptions, EncodedFile, ModelDefinition, ModelReadSession, ReadWindow, TransferSource } from '../core/types.js';
+import type { ColumnInfo, EncodeOptions, EncodedFile, ModelDefinition, EncodedModelRead, ReadWindow, TransferSource } from '../core/types.js';
 import { checkEncodeOptions, encodeFiles } from '../formats/index.js';
 import type { RelationInfo } from '../sources/postgres/catalog.js';
 import { describeQuery, describeTable } from '../sources/postgres/catalog.js';
@@ -46,7 +46,7 @@ export function postgresTransferSource(source: PostgresSource, models: ModelDefi
       if (!cursor) throw sourceError(new Error(`cursor column ${model.cursor} is not in the source`), model.name);
       return cursor.pgType;
     },
-    async open(req): Promise<ModelReadSession> {
+    async open(req): Promise<EncodedModelRead> {
       const columns = await columnsOf(req.model);
       const read = await openModelRead(source, {
         model: req.model,

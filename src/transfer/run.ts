@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../core/pg.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
-import { describeError, SluiceError, validationError } from '../core/errors.js';
+import { errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
 import { dataKey, manifestKey, stampOf } from './keys.js';
@@ -39,7 +39,6 @@ import {
   savePendingManifest,
   upsertModelRow,
   type ModelStatus,
-  type RecordedError,
   type TransferRow,
   type TransferStatus,
   type WatermarkRow,
@@ -106,7 +105,7 @@ export interface ModelResult {
   manifestKey: string | null;
   window: { from: CursorPosition | null; to: CursorPosition | null };
   durationMs: number;
-  error: RecordedError | null;
+  error: ErrorRecord | null;
 }
 
 export interface TransferResult {
@@ -122,13 +121,6 @@ export const DEFAULT_FILE_LIMITS = { maxRowsPerFile: 1_000_000, maxBytesPerFile:
 
 // Namespace of the per-destination advisory lock (the second key is hashtext(destination id)).
 const LOCK_NAMESPACE = 0x511cf;
-
-export function recordedError(err: unknown): RecordedError {
-  if (err instanceof SluiceError) {
-    return { code: err.code, actor: err.actor, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
-  }
-  return { code: 'internal_error', actor: 'sluice', message: describeError(err) };
-}
 
 /** True when a create failed because the object already exists (HTTP 412 on If-None-Match: *). */
 export function isAlreadyExists(err: unknown): boolean {
@@ -219,7 +211,7 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
     }
   } catch (err) {
     await markTransferRunning(pool, row.id, startedAt);
-    await finishTransferRow(pool, row.id, 'failed', recordedError(err));
+    await finishTransferRow(pool, row.id, 'failed', errorRecord(err));
     throw err;
   }
 
@@ -264,11 +256,11 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
   const all = await modelRows(pool, row.id);
   const status = transferStatus(all.map((m) => m.status));
   const failed = all.filter((m) => m.status === 'failed');
-  const error =
+  const error: ErrorRecord | null =
     status === 'failed' && failed.length > 0
       ? { code: 'models_failed', actor: failed[0]!.error?.actor ?? 'sluice', message: `${failed.length} of ${all.length} models failed; see each model's error.` }
       : null;
-  await finishTransferRow(pool, row.id, status, error as RecordedError | null);
+  await finishTransferRow(pool, row.id, status, error);
   log.info({ status }, 'transfer finished');
   return { id: row.id, destinationId: row.destination_id, kind, status, startedAt, models: results };
 }
@@ -357,7 +349,7 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
   } catch (err) {
     const cancelled = ctx.signal.aborted;
     result.status = cancelled ? 'cancelled' : 'failed';
-    result.error = cancelled ? null : recordedError(err);
+    result.error = cancelled ? null : errorRecord(err);
     if (!cancelled) ctx.log.error({ model: model.name, err: result.error }, 'model failed');
   }
   result.durationMs = Date.now() - began;

@@ -2,19 +2,13 @@
  * Control-store queries of the transfer pipeline: transfers, per-model results and watermarks.
  * Kept here, in plain SQL, so the runner reads as the commit protocol and nothing else.
  */
+import type { ErrorRecord } from '../core/errors.js';
 import type { PoolClient, Queryable } from '../core/pg.js';
 import { newId } from '../core/ids.js';
 import type { CursorPosition, TransferKind } from '../core/types.js';
 
 export type TransferStatus = 'queued' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
 export type ModelStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-export interface RecordedError {
-  code: string;
-  actor: 'recipient' | 'provider' | 'sluice';
-  message: string;
-  hint?: string;
-}
 
 export interface TransferRow {
   id: string;
@@ -27,7 +21,7 @@ export interface TransferRow {
   requested_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
-  error: RecordedError | null;
+  error: ErrorRecord | null;
   attempt: number;
   cancel_requested: boolean;
 }
@@ -45,7 +39,7 @@ export interface TransferModelRow {
   started_at: Date | null;
   finished_at: Date | null;
   duration_ms: number | null;
-  error: RecordedError | null;
+  error: ErrorRecord | null;
 }
 
 export interface WatermarkRow {
@@ -95,7 +89,7 @@ export async function markTransferRunning(db: Queryable, id: string, startedAt: 
   );
 }
 
-export async function finishTransferRow(db: Queryable, id: string, status: TransferStatus, error: RecordedError | null): Promise<void> {
+export async function finishTransferRow(db: Queryable, id: string, status: TransferStatus, error: ErrorRecord | null): Promise<void> {
   await db.query('UPDATE transfers SET status = $2, error = $3, finished_at = now() WHERE id = $1', [id, status, error]);
 }
 
@@ -110,7 +104,7 @@ export async function isCancelRequested(db: Queryable, id: string): Promise<bool
  * forward separately, per model.
  */
 export async function closeInterruptedTransfers(db: Queryable, destinationId: string, exceptId: string): Promise<string[]> {
-  const error: RecordedError = {
+  const error: ErrorRecord = {
     code: 'transfer_interrupted',
     actor: 'sluice',
     message: 'The process running this transfer stopped before it finished; the next transfer resumed the destination.',

@@ -161,7 +161,7 @@ describe('job queue, scheduler and worker', () => {
         transferId: job.transferId,
         status: 'failed',
         models: [],
-        error: new SluiceError({ code: 'access_denied', message: 'PutObject was denied.', actor: 'recipient' }),
+        error: new SluiceError({ code: 'access_denied_put', message: 'PutObject was denied.', actor: 'recipient' }),
       }));
       await enqueueTransfer(db.pool, { destinationId: flaky!.id });
       await enqueueTransfer(db.pool, { destinationId: denied!.id });
@@ -170,7 +170,7 @@ describe('job queue, scheduler and worker', () => {
         const r = await db.pool.query('SELECT status, last_error FROM destinations WHERE id = $1', [denied!.id]);
         return r.rows[0].status === 'needs_attention' && r.rows[0];
       });
-      assert.equal(row.last_error.code, 'access_denied');
+      assert.equal(row.last_error.code, 'access_denied_put');
       assert.equal(calls.filter((c) => c.destinationId === denied!.id).length, 1, 'not retried');
       await assert.rejects(enqueueTransfer(db.pool, { destinationId: denied!.id }), (e: SluiceError) => e.code === 'destination_needs_attention');
       await recordConnectionTest(db.pool, denied!.id, { passed: true });

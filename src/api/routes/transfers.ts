@@ -15,7 +15,7 @@ import type { RoutePlugin } from '../types.js';
 
 const tags = ['transfers'];
 const Status = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
-const RecordedError = z.object({ code: z.string(), actor: z.enum(['recipient', 'provider', 'sluice']), message: z.string(), hint: z.string().optional() });
+const ErrorRecord = z.object({ code: z.string(), actor: z.enum(['recipient', 'provider', 'sluice']), message: z.string(), hint: z.string().optional() });
 const Position = z.object({ cursor: z.string(), primaryKey: z.array(z.string()) });
 
 export const Transfer = z
@@ -31,7 +31,7 @@ export const Transfer = z
     finishedAt: z.string().nullable(),
     attempt: z.number().int(),
     cancelRequested: z.boolean(),
-    error: RecordedError.nullable(),
+    error: ErrorRecord.nullable(),
   })
   .describe('Transfer');
 
@@ -47,7 +47,7 @@ export const ModelResult = z
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     durationMs: z.number().int().nullable(),
-    error: RecordedError.nullable(),
+    error: ErrorRecord.nullable(),
   })
   .describe('TransferModelResult');
 

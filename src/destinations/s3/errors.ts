@@ -5,10 +5,11 @@
  *
  * Messages are built from identifiers (bucket, region, operation), never from credentials or tokens.
  */
+import type { ErrorCode } from '../../core/error-codes.js';
 import { SluiceError, type Actor } from '../../core/errors.js';
 
 /** Where in the README each code is explained ("Connection test outcomes"). */
-export function docsAnchor(code: string): string {
+export function docsAnchor(code: ErrorCode): string {
   return `README.md#ct-${code}`;
 }
 
@@ -37,7 +38,7 @@ export const S3_ERROR_CODES = [
   'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
   'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
-] as const;
+] as const satisfies readonly ErrorCode[];
 
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
@@ -51,7 +52,7 @@ export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 interface Outcome {
-  code: string;
+  code: ErrorCode;
   actor: Actor;
   message: string;
   hint: string;
