@@ -37,6 +37,13 @@ export interface ColumnInfo {
   /** Type OID (of the element for arrays). */
   typeOid: number;
   isArray: boolean;
+  /**
+   * Dimensions of an array column as declared (`int[][]` → 2; `int[]`, a SQL expression or an
+   * undeclared count → 1); 0 for a non-array. Its list type nests this deep, and a row whose array
+   * has another shape is refused (sources/postgres/sql.ts).
+   */
+  arrayDims?: number;
+  /** False only where PostgreSQL guarantees a value: a NOT NULL table column (also through a SQL model). */
   nullable: boolean;
   /** Logical type written into files and manifests, e.g. `decimal(12,2)`, `timestamp_us_utc`, `list<int32>`. */
   logicalType: string;

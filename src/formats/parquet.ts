@@ -69,14 +69,37 @@ export function duckdbType(logicalType: string): string {
   return SCALAR[logicalType] ?? 'VARCHAR';
 }
 
+/** from_json's shape for a list type: `[["INTEGER"]]` for list<list<int32>>; bytes arrive as hex text. */
+function jsonShape(logicalType: string): unknown {
+  const elem = listElement(logicalType);
+  if (elem) return [jsonShape(elem)];
+  const t = duckdbType(logicalType);
+  return t === 'BLOB' ? 'VARCHAR' : t;
+}
+
+/** `value` with `leaf` applied to every element of a `depth`-deep nested list. */
+function mapLeaves(value: string, depth: number, leaf: (e: string) => string): string {
+  if (depth === 0) return leaf(value);
+  const v = `e${depth}`;
+  return `list_transform(${value}, ${v} -> ${mapLeaves(v, depth - 1, leaf)})`;
+}
+
 /** Type of the column as it arrives in the CSV feed, and the expression that gives its final value. */
 function feedColumn(c: ColumnInfo): { csvType: string; select: string } {
   const ref = sqlIdent(c.name);
-  const elem = listElement(c.logicalType);
-  if (elem) {
-    // The feed carries arrays as JSON; from_json with a typed shape gives a typed list.
-    const shape = JSON.stringify([duckdbType(elem) === 'BLOB' ? 'VARCHAR' : duckdbType(elem)]);
-    return { csvType: 'VARCHAR', select: `from_json(${ref}, ${sqlString(shape)}) AS ${ref}` };
+  if (listElement(c.logicalType)) {
+    // The feed carries arrays as JSON (sources/postgres/sql.ts refused any other shape than the
+    // declared one); from_json with a typed, nested shape gives a typed list.
+    let depth = 0;
+    let leaf = c.logicalType;
+    for (let e = listElement(leaf); e; e = listElement(leaf)) {
+      leaf = e;
+      depth++;
+    }
+    let value = `from_json(${ref}, ${sqlString(JSON.stringify(jsonShape(c.logicalType)))})`;
+    // bytea elements arrive as PostgreSQL's hex text, `\x0102`.
+    if (leaf === 'binary') value = mapLeaves(value, depth, (e) => `unhex(substr(${e}, 3))`);
+    return { csvType: 'VARCHAR', select: `${value} AS ${ref}` };
   }
   if (c.logicalType === 'binary') return { csvType: 'VARCHAR', select: `unhex(${ref}) AS ${ref}` };
   return { csvType: duckdbType(c.logicalType), select: ref };

@@ -99,6 +99,18 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
       message: `column "${m.cursor}" has type ${cursor.pgType}, which cannot be a cursor; use an integer, numeric, date or timestamp column that grows when a row changes`,
     });
   }
+  // A NULL cursor has no place in the (cursor, pk) order: such a row would never be delivered. A
+  // table states whether its column can hold one, so that is settled here, once; a view's or a SQL
+  // query's cursor cannot be known NOT NULL, and a row whose cursor is NULL is refused when read
+  // (null_cursor, naming the row's key).
+  if (cursor && rel.enforcesNotNull && cursor.nullable) {
+    problems.push({
+      field: `${at}.cursor`,
+      message:
+        `column "${m.cursor}" of ${where} may be NULL, and a row with a NULL cursor can never be delivered incrementally; ` +
+        `make it NOT NULL (ALTER TABLE … ALTER COLUMN "${m.cursor}" SET NOT NULL), or use a SQL model with COALESCE("${m.cursor}", <a fixed value>)`,
+    });
+  }
   need('tenant', m.tenant);
   if (m.soft_delete !== undefined) need('soft_delete', m.soft_delete);
 

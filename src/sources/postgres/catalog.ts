@@ -19,6 +19,11 @@ export interface RelationInfo {
   columns: CatalogColumn[];
   /** Columns of the table's primary-key constraint, in key order; empty for views and queries. */
   primaryKey: string[];
+  /**
+   * True when `nullable: false` is a guarantee (a table's NOT NULL constraints). A view's or a SQL
+   * query's columns may be NULL whatever their origin (an outer join), so they are all nullable.
+   */
+  enforcesNotNull: boolean;
 }
 
 // Facts about a type OID with domains resolved to their base type and arrays to their element.
@@ -53,33 +58,37 @@ async function typeFacts(db: Queryable, oids: number[]): Promise<Map<number, Typ
   return new Map(res.rows.map((r) => [r.start_oid, r]));
 }
 
-function toColumn(name: string, typmod: number, pgType: string, nullable: boolean, facts: TypeFactsRow): CatalogColumn {
+function toColumn(name: string, typmod: number, pgType: string, nullable: boolean, facts: TypeFactsRow, declaredDims: number): CatalogColumn {
   // A domain over numeric(12,2) carries the modifier on the domain, not on the column.
   const mod = typmod >= 0 ? typmod : (facts.typmod ?? -1);
+  // PostgreSQL records but does not enforce an array column's dimensions (attndims; 0 when unknown):
+  // the declared count decides the list type, and the reader refuses rows of another shape.
+  const arrayDims = facts.is_array ? Math.max(1, declaredDims) : 0;
   return {
     name,
     pgType,
     typeOid: facts.elem_oid,
     isArray: facts.is_array,
+    arrayDims,
     nullable,
-    logicalType: logicalColumnType({ typname: facts.typname, typtype: facts.typtype, typmod: mod }, facts.is_array),
+    logicalType: logicalColumnType({ typname: facts.typname, typtype: facts.typtype, typmod: mod }, facts.is_array, arrayDims),
     typname: facts.typname,
   };
 }
 
 /** Columns and primary key of a table or view; null when `table` does not name one. */
 export async function describeTable(db: Queryable, table: string): Promise<RelationInfo | null> {
-  const rel = await db.query<{ oid: number; relation: string }>(
-    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS relation
+  const rel = await db.query<{ oid: number; relation: string; relkind: string }>(
+    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS relation, c.relkind::text AS relkind
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
     [table],
   );
   const found = rel.rows[0];
   if (!found) return null;
-  const cols = await db.query<{ name: string; atttypid: number; atttypmod: number; pg_type: string; nullable: boolean }>(
+  const cols = await db.query<{ name: string; atttypid: number; atttypmod: number; pg_type: string; nullable: boolean; ndims: number }>(
     `SELECT a.attname AS name, a.atttypid::int AS atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod) AS pg_type,
-            NOT a.attnotnull AS nullable
+            NOT a.attnotnull AS nullable, a.attndims::int AS ndims
      FROM pg_attribute a
      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
      ORDER BY a.attnum`,
@@ -95,10 +104,12 @@ export async function describeTable(db: Queryable, table: string): Promise<Relat
      ORDER BY k.ord`,
     [found.oid],
   );
+  const enforcesNotNull = found.relkind === 'r' || found.relkind === 'p' || found.relkind === 'f';
   return {
     relation: found.relation,
-    columns: cols.rows.map((c) => toColumn(c.name, c.atttypmod, c.pg_type, c.nullable, facts.get(c.atttypid)!)),
+    columns: cols.rows.map((c) => toColumn(c.name, c.atttypmod, c.pg_type, !enforcesNotNull || c.nullable, facts.get(c.atttypid)!, c.ndims)),
     primaryKey: pk.rows.map((r) => r.name),
+    enforcesNotNull,
   };
 }
 
@@ -116,10 +127,19 @@ export async function describeQuery(db: Pick<PoolClient, 'query'>, sql: string):
       [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
     );
     const facts = await typeFacts(db, fields.map((f) => f.dataTypeID));
+    // A result column taken straight from a table column keeps its declared array dimensions.
+    const dims = await db.query<{ ndims: number }>(
+      `SELECT COALESCE(a.attndims, 0)::int AS ndims
+       FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS f(tbl, col, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = f.tbl AND a.attnum = f.col AND f.col > 0
+       ORDER BY f.ord`,
+      [fields.map((f) => f.tableID), fields.map((f) => f.columnID)],
+    );
     return {
       relation: null,
-      columns: fields.map((f, i) => toColumn(f.name, f.dataTypeModifier, formatted.rows[i]!.pg_type, true, facts.get(f.dataTypeID)!)),
+      columns: fields.map((f, i) => toColumn(f.name, f.dataTypeModifier, formatted.rows[i]!.pg_type, true, facts.get(f.dataTypeID)!, dims.rows[i]!.ndims)),
       primaryKey: [],
+      enforcesNotNull: false,
     };
   } finally {
     await db.query('ROLLBACK');

@@ -24,7 +24,7 @@ import { METADATA_COLUMNS, type RowLayout } from '../../core/row-layout.js';
 import type { ColumnInfo, CursorPosition, Format, ReadSpec, ReadWindow } from '../../core/types.js';
 import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
-import { SETTING, copyStatement, highQuery, readQuery, type WindowBounds } from './sql.js';
+import { SETTING, copyStatement, highQuery, parseRefusal, readQuery, type Refusal, type WindowBounds } from './sql.js';
 
 export interface ModelRead {
   /** Columns of every file, in order: the model's columns, then `_sluice_*` metadata columns. */
@@ -70,6 +70,32 @@ export function sourceError(err: unknown, modelName: string): SluiceError {
   });
 }
 
+const REFUSAL_TEXT: Record<Refusal['reason'], string> = {
+  infinite: 'holds an infinite date or timestamp (±infinity), which Parquet cannot carry',
+  out_of_range: 'holds a timestamp after 294247-01-10, beyond what Parquet timestamps (µs since 1970 in 64 bits) can carry',
+  nan: 'holds NaN in a decimal column, which Parquet decimals cannot carry',
+  array_shape: 'holds an array whose shape differs from the column\'s declared one (number of dimensions, or a lower bound other than 1)',
+};
+const REFUSAL_HINT: Record<Refusal['reason'], string> = {
+  infinite: 'Deliver this model as CSV or JSON Lines (they carry "infinity" as text), or use a SQL model that maps it, e.g. CASE WHEN isfinite(c) THEN c END, or c::text.',
+  out_of_range: 'Deliver this model as CSV or JSON Lines, or use a SQL model that delivers the column as text (c::text).',
+  nan: 'Deliver this model as CSV or JSON Lines (they carry "NaN"), or use a SQL model that maps it, e.g. NULLIF(c, \'NaN\') or c::text.',
+  array_shape: 'Declare the column with its real dimensions (int[][] for a matrix) and lower bounds of 1, or use a SQL model that delivers it as text (c::text).',
+};
+
+/** A value the format cannot carry exactly: names model, column and the row's key, never the value. */
+export function refusedValueError(modelName: string, column: string, primaryKeyColumns: string[], r: Refusal, format: string, cause?: unknown): SluiceError {
+  const key = primaryKeyColumns.map((k, i) => `${k}=${r.primaryKey[i] ?? '?'}`).join(', ');
+  return new SluiceError({
+    code: 'value_not_representable',
+    message: `Model ${modelName}, column ${column}, row with primary key (${key}) ${REFUSAL_TEXT[r.reason]} (format ${format}); the model was not delivered.`,
+    actor: 'provider',
+    hint: REFUSAL_HINT[r.reason],
+    status: 422,
+    cause,
+  });
+}
+
 function isDatabaseError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'severity' in err && typeof (err as { code?: unknown }).code === 'string';
 }
@@ -108,6 +134,8 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
   let closed = false;
   let relation: string | null;
   let open: CopyOut | undefined;
+  // The format of the last rows() call: a refusal names it.
+  let lastFormat: Format = 'csv';
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // Text forms that parse back exactly and mean the same everywhere: UTC instants, ISO dates.
@@ -166,7 +194,19 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
         const r = await client.query<Record<string, string>>(highQuery(spec.model, relation, spec.columns));
         const row = r.rows[0];
         if (!row) return null;
-        return { cursor: row.k0!, primaryKey: spec.model.primaryKey.map((_, i) => row[`k${i + 1}`]!) };
+        const primaryKey = spec.model.primaryKey.map((_, i) => row[`k${i + 1}`]!);
+        // NULLs sort first in a descending order: a NULL here means some row has no cursor value.
+        if (row.k0 === null) {
+          const key = spec.model.primaryKey.map((k, i) => `${k}=${primaryKey[i]}`).join(', ');
+          throw new SluiceError({
+            code: 'null_cursor',
+            message: `Model ${spec.model.name}: the row with primary key (${key}) has NULL in cursor column ${spec.model.cursor}, so it has no place in the incremental order and would never be delivered; the model was not delivered.`,
+            actor: 'provider',
+            hint: `Give every row a cursor value (make ${spec.model.cursor} NOT NULL), or use a SQL model with COALESCE(${spec.model.cursor}, <a fixed value>).`,
+            status: 422,
+          });
+        }
+        return { cursor: row.k0!, primaryKey };
       } catch (err) {
         throw sourceError(err, spec.model.name);
       }
@@ -186,6 +226,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
       try {
         const bounds = await setBounds(window ?? spec.window);
         const query = readQuery(format, spec.model, relation, spec.columns, exported, bounds);
+        lastFormat = format;
         open = copyOut(client, copyStatement(format, query));
       } catch (err) {
         broken = err instanceof Error ? err : new Error(String(err));
@@ -196,6 +237,9 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
       return open;
     },
     explain(err) {
+      // A value the format cannot carry, refused by the read query itself (sql.ts).
+      const refusal = isDatabaseError(err) ? parseRefusal(err) : null;
+      if (refusal) return refusedValueError(spec.model.name, exported[refusal.columnIndex]?.name ?? '?', spec.model.primaryKey, refusal, lastFormat);
       // PostgreSQL's errors carry a SQLSTATE; encoder errors (DuckDB, zstd) pass through as they are.
       return isDatabaseError(err) ? sourceError(err, spec.model.name) : err;
     },

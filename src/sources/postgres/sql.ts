@@ -71,29 +71,139 @@ function deletedExpression(model: ModelDefinition, columns: ColumnInfo[]): strin
   return col?.logicalType === 'boolean' ? `COALESCE(${ref}, false)` : `(${ref} IS NOT NULL)`;
 }
 
+/** Why a value is refused (the `reason` of a `value_not_representable` error). */
+export type RefusalReason = 'infinite' | 'out_of_range' | 'nan' | 'array_shape';
+
 /**
- * One column as text for a format. PostgreSQL prints most types exactly as the logical type wants
- * (the session runs with TimeZone=UTC, DateStyle=ISO, IntervalStyle=iso_8601); the exceptions:
+ * A refusal is raised by PostgreSQL itself, mid-COPY, with only the column's position and the row's
+ * primary key in it: casting a marker text to integer fails with that text in the message. COPY takes
+ * no functions of ours (the read is READ ONLY), and this keeps the check on the rows actually read.
+ * `parseRefusal` turns PostgreSQL's error back into (column, reason, key).
+ */
+const REFUSAL_MARKER = 'sluice_refused:';
+
+function raiseExpression(model: ModelDefinition, columnIndex: number, reason: RefusalReason): string {
+  const key = model.primaryKey.map((k) => `src.${ident(k)}::text`).join(', ');
+  return `('${REFUSAL_MARKER}${columnIndex}:${reason}:' || to_json(ARRAY[${key}]::text[])::text)::int`;
+}
+
+export interface Refusal {
+  columnIndex: number;
+  reason: RefusalReason;
+  primaryKey: string[];
+}
+
+/** The refusal a PostgreSQL error carries, or null when it is another error. */
+export function parseRefusal(err: unknown): Refusal | null {
+  const message = (err as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string') return null;
+  const at = message.indexOf(REFUSAL_MARKER);
+  if (at < 0) return null;
+  const m = /^(\d+):([a-z_]+):(\[.*\])"?$/s.exec(message.slice(at + REFUSAL_MARKER.length));
+  if (!m) return null;
+  try {
+    return { columnIndex: Number(m[1]), reason: m[2] as RefusalReason, primaryKey: JSON.parse(m[3]!) as string[] };
+  } catch {
+    return null;
+  }
+}
+
+const TEMPORAL = new Set(['date', 'timestamp_us', 'timestamp_us_utc']);
+/** Types whose to_json form an engine reads back exactly; other list elements travel as PostgreSQL's text. */
+const JSON_NATIVE_ELEMENT = new Set(['int16', 'int32', 'int64', 'float32', 'float64', 'boolean', 'date', 'time_us', 'timestamp_us', 'timestamp_us_utc']);
+/** First value Parquet (through DuckDB, whose timestamps are µs since 1970 in an int64) cannot hold. */
+const PARQUET_TIMESTAMP_END = '294247-01-10 04:00:54.775807';
+
+/** The earliest AD value of a temporal type: below it (and finite) is BC. */
+function adStart(logicalType: string): string {
+  if (logicalType === 'date') return `DATE '0001-01-01'`;
+  if (logicalType === 'timestamp_us') return `TIMESTAMP '0001-01-01 00:00:00'`;
+  return `TIMESTAMPTZ '0001-01-01 00:00:00+00'`;
+}
+
+/**
+ * ISO 8601 text of a BC value, with the astronomical year (1 BC = `0000`, 44 BC = `-0043`), as DuckDB,
+ * Java and JavaScript read it — PostgreSQL's own ` BC` suffix is read as an AD year by some engines.
+ */
+function isoBcText(ref: string, logicalType: string, format: Format): string {
+  const year = `CASE WHEN extract(year FROM ${ref}) = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM ${ref})::int)::text, 4, '0') END`;
+  const sep = format === 'jsonl' ? 'T' : ' ';
+  const rest =
+    logicalType === 'date'
+      ? `to_char(${ref}, '-MM-DD')`
+      : `to_char(${ref}, '-MM-DD"${sep}"HH24:MI:SS.US')${logicalType === 'timestamp_us_utc' ? ` || '${format === 'jsonl' ? '+00:00' : '+00'}'` : ''}`;
+  return `(${year} || ${rest})`;
+}
+
+/** `[1:n]` once per dimension: a PostgreSQL array that maps onto a nested list without loss. */
+function arrayShapeRegex(dims: number): string {
+  return `^(\\[1:[0-9]+\\]){${dims}}$`;
+}
+
+/**
+ * One column for a format: the expression the source sends, with the checks that refuse values the
+ * format cannot carry exactly (docs/types.md). PostgreSQL prints most types exactly as the logical type
+ * wants (the session runs with TimeZone=UTC, DateStyle=ISO, IntervalStyle=iso_8601); the exceptions:
  * - bytea: base64 in CSV and JSON Lines (one line, no `\x` escapes); hex for the Parquet feed, which
  *   DuckDB turns back into bytes with `unhex`;
- * - arrays: JSON arrays (`[1,null]`, `["a,b"]`), unambiguous to parse, unlike `{…}` literals;
+ * - arrays: JSON arrays (`[1,null]`, `[[1,2],[3,4]]`), unambiguous to parse, unlike `{…}` literals;
+ *   elements other than numbers, booleans and times as PostgreSQL's text (`["1.50","NaN"]`); an array
+ *   whose shape is not the declared one (dimensions, lower bounds other than 1) is refused;
  * - json / jsonb: their JSON text (a string value in JSON Lines, not a nested object);
- * - decimals in JSON Lines: strings, so no reader turns 12345678901234567890.12 into a double.
+ * - decimals in JSON Lines: strings, so no reader turns 12345678901234567890.12 into a double;
+ * - other string types in JSON Lines: their text (row_to_json would turn a composite into an object);
+ * - BC dates and timestamps: ISO 8601 with astronomical years (`-0043-03-15`);
+ * - Parquet only: ±infinity, timestamps past DuckDB's range and NaN in decimal(p,s) are refused.
  */
-function columnExpression(c: ColumnInfo, format: Format): string {
+export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: number, format: Format): string {
   const ref = `src.${ident(c.name)}`;
+  const checks: Array<[string, RefusalReason]> = [];
+  let expr: string;
+  // Output type of `expr` once checks wrap it: text for the CSV feeds, json for JSON Lines.
+  let wrapped: 'text' | 'json' = format === 'jsonl' ? 'json' : 'text';
   const elem = listElement(c.logicalType);
-  // JSON Lines keeps arrays as JSON arrays (row_to_json does that); the CSV feeds carry them as JSON text.
-  if (elem) return format === 'jsonl' ? ref : `to_json(${ref})::text`;
-  switch (c.logicalType) {
-    case 'binary':
-      return format === 'parquet' ? `encode(${ref}, 'hex')` : `translate(encode(${ref}, 'base64'), E'\\n', '')`;
-    case 'json':
-      return `${ref}::text`;
-    default:
-      if (format === 'jsonl' && (c.logicalType.startsWith('decimal(') || c.pgType.startsWith('numeric'))) return `${ref}::text`;
-      return ref;
+  if (elem) {
+    let leaf = elem;
+    for (let e = listElement(leaf); e; e = listElement(leaf)) leaf = e;
+    const dims = Math.max(1, c.arrayDims ?? 1);
+    checks.push([`array_dims(${ref}) !~ '${arrayShapeRegex(dims)}'`, 'array_shape']);
+    if (format === 'parquet' && leaf.startsWith('decimal(')) checks.push([`'NaN'::numeric = ANY(${ref})`, 'nan']);
+    if (format === 'parquet' && TEMPORAL.has(leaf)) {
+      const end = leaf === 'date' ? '' : ` OR e >= '${PARQUET_TIMESTAMP_END}${leaf === 'timestamp_us_utc' ? '+00' : ''}'`;
+      checks.push([`EXISTS (SELECT FROM unnest(${ref}) AS u(e) WHERE NOT isfinite(e)${end})`, 'infinite']);
+    }
+    const base = JSON_NATIVE_ELEMENT.has(leaf) ? ref : `${ref}::text[]`;
+    expr = format === 'jsonl' ? `to_json(${base})` : `to_json(${base})::text`;
+  } else if (c.logicalType === 'binary') {
+    expr = format === 'parquet' ? `encode(${ref}, 'hex')` : `translate(encode(${ref}, 'base64'), E'\\n', '')`;
+  } else if (c.logicalType === 'json') {
+    expr = `${ref}::text`;
+    wrapped = 'text';
+  } else if (TEMPORAL.has(c.logicalType)) {
+    const bc = `${ref} < ${adStart(c.logicalType)} AND isfinite(${ref})`;
+    expr =
+      format === 'jsonl'
+        ? `CASE WHEN ${bc} THEN to_json(${isoBcText(ref, c.logicalType, format)}) ELSE to_json(${ref}) END`
+        : `CASE WHEN ${bc} THEN ${isoBcText(ref, c.logicalType, format)} ELSE ${ref}::text END`;
+    if (format === 'parquet') {
+      checks.push([`NOT isfinite(${ref})`, 'infinite']);
+      if (c.logicalType !== 'date') checks.push([`${ref} >= '${PARQUET_TIMESTAMP_END}${c.logicalType === 'timestamp_us_utc' ? '+00' : ''}'`, 'out_of_range']);
+    }
+  } else if (c.logicalType.startsWith('decimal(') || c.pgType.startsWith('numeric')) {
+    expr = format === 'jsonl' ? `${ref}::text` : ref;
+    if (format === 'jsonl') wrapped = 'text';
+    if (format === 'parquet' && c.logicalType.startsWith('decimal(')) checks.push([`${ref} = 'NaN'::numeric`, 'nan']);
+  } else if (c.logicalType === 'string' && format === 'jsonl') {
+    expr = `${ref}::text`;
+    wrapped = 'text';
+  } else {
+    expr = ref;
   }
+  if (checks.length === 0) return expr;
+  // Checks come first: CASE evaluates its branches lazily, so a refused value is never formatted.
+  const value = expr === ref ? `${ref}::text` : expr;
+  const whens = checks.map(([cond, reason]) => `WHEN ${cond} THEN ${raiseExpression(model, index, reason)}::text${wrapped === 'json' ? '::json' : ''}`);
+  return `CASE ${whens.join(' ')} ELSE ${value} END`;
 }
 
 /**
@@ -112,8 +222,8 @@ export function readQuery(
   w: WindowBounds,
 ): string {
   const select = [
-    ...exported.map((c) => {
-      const expr = columnExpression(c, format);
+    ...exported.map((c, i) => {
+      const expr = columnExpression(model, c, i, format);
       return expr === `src.${ident(c.name)}` ? expr : `${expr} AS ${ident(c.name)}`;
     }),
     ...(model.softDelete ? [`${deletedExpression(model, sourceColumns)} AS _sluice_deleted`] : []),

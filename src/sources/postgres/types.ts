@@ -8,8 +8,9 @@
  *   rounded number. Declare `numeric(p,s)` (or cast in a SQL model) to get a decimal.
  * - `timestamptz` is `timestamp_us_utc` (an instant, µs); `timestamp` is `timestamp_us` (local, µs).
  * - uuid, enums, text types, interval, timetz and anything unknown are `string` (PostgreSQL's text).
- * - json / jsonb are `json` (JSON text); bytea is `binary`; arrays are `list<element>`.
- * Every column is treated as nullable in files (a SQL model's nullability is unknown).
+ * - json / jsonb are `json` (JSON text); bytea is `binary`; arrays are `list<element>`, nested once
+ *   per declared dimension (`int[][]` → `list<list<int32>>`).
+ * What each format carries for each type, and which values are refused: docs/types.md.
  */
 
 /** Catalog facts needed to map one type. */
@@ -67,10 +68,11 @@ export function logicalTypeOf(t: PgTypeFacts): string {
   return SIMPLE[t.typname] ?? 'string';
 }
 
-/** `list<int32>` for an array column, the element's type otherwise. */
-export function logicalColumnType(element: PgTypeFacts, isArray: boolean): string {
-  const inner = logicalTypeOf(element);
-  return isArray ? `list<${inner}>` : inner;
+/** `list<int32>` for an array column (`list<list<int32>>` for two dimensions…), the element's type otherwise. */
+export function logicalColumnType(element: PgTypeFacts, isArray: boolean, dims = 1): string {
+  let t = logicalTypeOf(element);
+  if (isArray) for (let i = 0; i < Math.max(1, dims); i++) t = `list<${t}>`;
+  return t;
 }
 
 
