@@ -43,6 +43,8 @@ export interface ColumnInfo {
    * has another shape is refused (sources/postgres/sql.ts).
    */
   arrayDims?: number;
+  /** True for a composite (row) type, or an array of one: its text is PostgreSQL's `(a,b)` form. */
+  composite?: boolean;
   /** False only where PostgreSQL guarantees a value: a NOT NULL table column (also through a SQL model). */
   nullable: boolean;
   /** Logical type written into files and manifests, e.g. `decimal(12,2)`, `timestamp_us_utc`, `list<int32>`. */

@@ -70,6 +70,7 @@ function toColumn(name: string, typmod: number, pgType: string, nullable: boolea
     typeOid: facts.elem_oid,
     isArray: facts.is_array,
     arrayDims,
+    ...(facts.typtype === 'c' ? { composite: true } : {}),
     nullable,
     logicalType: logicalColumnType({ typname: facts.typname, typtype: facts.typtype, typmod: mod }, facts.is_array, arrayDims),
     typname: facts.typname,

@@ -108,9 +108,10 @@ export function parseRefusal(err: unknown): Refusal | null {
   }
 }
 
+const NUMERIC_OID = 1700;
 const TEMPORAL = new Set(['date', 'timestamp_us', 'timestamp_us_utc']);
 /** Types whose to_json form an engine reads back exactly; other list elements travel as PostgreSQL's text. */
-const JSON_NATIVE_ELEMENT = new Set(['int16', 'int32', 'int64', 'float32', 'float64', 'boolean', 'date', 'time_us', 'timestamp_us', 'timestamp_us_utc']);
+const JSON_NATIVE_ELEMENT = new Set(['int16', 'int32', 'int64', 'boolean', 'date', 'time_us', 'timestamp_us', 'timestamp_us_utc', 'binary']);
 /** First value Parquet (through DuckDB, whose timestamps are µs since 1970 in an int64) cannot hold. */
 const PARQUET_TIMESTAMP_END = '294247-01-10 04:00:54.775807';
 
@@ -135,6 +136,20 @@ function isoBcText(ref: string, logicalType: string, format: Format): string {
   return `(${year} || ${rest})`;
 }
 
+/**
+ * The JSON text of a `dims`-dimensional array (lower bounds 1, checked before) from the JSON text of
+ * each element (`leaf`, over `e`): every element opens a bracket for each level it starts and closes
+ * one for each level it ends — [[a,b],[c,d]] from a, b, c, d in storage order.
+ */
+function nestedJson(ref: string, dims: number, leaf: string): string {
+  const stride = (k: number): string =>
+    Array.from({ length: dims - k + 1 }, (_, j) => `array_length(${ref}, ${k + j})`).join(' * ');
+  const count = (pos: string): string =>
+    Array.from({ length: dims }, (_, i) => `(CASE WHEN ${pos} % (${stride(i + 1)}) = 0 THEN 1 ELSE 0 END)`).join(' + ');
+  return `(SELECT string_agg(repeat('[', ${count('(o - 1)')}) || COALESCE(${leaf}, 'null') || repeat(']', ${count('o')}), ',' ORDER BY o)
+    FROM unnest(${ref}) WITH ORDINALITY AS u(e, o))`;
+}
+
 /** `[1:n]` once per dimension: a PostgreSQL array that maps onto a nested list without loss. */
 function arrayShapeRegex(dims: number): string {
   return `^(\\[1:[0-9]+\\]){${dims}}$`;
@@ -151,7 +166,7 @@ function arrayShapeRegex(dims: number): string {
  *   whose shape is not the declared one (dimensions, lower bounds other than 1) is refused;
  * - json / jsonb: their JSON text (a string value in JSON Lines, not a nested object);
  * - decimals in JSON Lines: strings, so no reader turns 12345678901234567890.12 into a double;
- * - other string types in JSON Lines: their text (row_to_json would turn a composite into an object);
+ * - composites in JSON Lines: their text `(1,"a")` (row_to_json would turn them into objects);
  * - BC dates and timestamps: ISO 8601 with astronomical years (`-0043-03-15`);
  * - Parquet only: ±infinity, timestamps past DuckDB's range and NaN in decimal(p,s) are refused.
  */
@@ -169,11 +184,30 @@ export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: n
     checks.push([`array_dims(${ref}) !~ '${arrayShapeRegex(dims)}'`, 'array_shape']);
     if (format === 'parquet' && leaf.startsWith('decimal(')) checks.push([`'NaN'::numeric = ANY(${ref})`, 'nan']);
     if (format === 'parquet' && TEMPORAL.has(leaf)) {
-      const end = leaf === 'date' ? '' : ` OR e >= '${PARQUET_TIMESTAMP_END}${leaf === 'timestamp_us_utc' ? '+00' : ''}'`;
-      checks.push([`EXISTS (SELECT FROM unnest(${ref}) AS u(e) WHERE NOT isfinite(e)${end})`, 'infinite']);
+      checks.push([`EXISTS (SELECT FROM unnest(${ref}) AS u(e) WHERE NOT isfinite(e))`, 'infinite']);
+      if (leaf !== 'date') {
+        checks.push([`EXISTS (SELECT FROM unnest(${ref}) AS u(e) WHERE e >= '${PARQUET_TIMESTAMP_END}${leaf === 'timestamp_us_utc' ? '+00' : ''}')`, 'out_of_range']);
+      }
     }
-    const base = JSON_NATIVE_ELEMENT.has(leaf) ? ref : `${ref}::text[]`;
-    expr = format === 'jsonl' ? `to_json(${base})` : `to_json(${base})::text`;
+    // Floats stay JSON numbers in JSON Lines; the CSV feeds carry them as text, since DuckDB reads
+    // the JSON number -0 as 0 (and "NaN" is a string either way).
+    // to_json prints other string types with their output function, as COPY does, except composites
+    // (objects) and numeric (JSON numbers, which readers turn into doubles) — whose text form is the
+    // cast to text (a cast would also strip char(n)'s padding and add inet's /128, so it is not used
+    // for the rest).
+    const native =
+      JSON_NATIVE_ELEMENT.has(leaf) || (leaf === 'string' && !c.composite && c.typeOid !== NUMERIC_OID) || (format === 'jsonl' && leaf.startsWith('float'));
+    const base = native ? ref : `${ref}::text[]`;
+    if (TEMPORAL.has(leaf)) {
+      // to_json prints BC elements with PostgreSQL's suffix (`"0044-03-15 BC"`): an array holding one
+      // is rebuilt element by element in ISO 8601 (the check costs one pass over the array).
+      const bc = `EXISTS (SELECT FROM unnest(${ref}) AS u(e) WHERE e < ${adStart(leaf)} AND isfinite(e))`;
+      const rebuilt = nestedJson(ref, dims, `CASE WHEN e < ${adStart(leaf)} AND isfinite(e) THEN to_json(${isoBcText('e', leaf, 'jsonl')}) ELSE to_json(e) END::text`);
+      expr = `CASE WHEN ${bc} THEN ${rebuilt} ELSE to_json(${ref})::text END`;
+      if (format === 'jsonl') expr = `(${expr})::json`;
+    } else {
+      expr = format === 'jsonl' ? `to_json(${base})` : `to_json(${base})::text`;
+    }
   } else if (c.logicalType === 'binary') {
     expr = format === 'parquet' ? `encode(${ref}, 'hex')` : `translate(encode(${ref}, 'base64'), E'\\n', '')`;
   } else if (c.logicalType === 'json') {
@@ -193,7 +227,8 @@ export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: n
     expr = format === 'jsonl' ? `${ref}::text` : ref;
     if (format === 'jsonl') wrapped = 'text';
     if (format === 'parquet' && c.logicalType.startsWith('decimal(')) checks.push([`${ref} = 'NaN'::numeric`, 'nan']);
-  } else if (c.logicalType === 'string' && format === 'jsonl') {
+  } else if (c.logicalType === 'string' && format === 'jsonl' && c.composite) {
+    // row_to_json would nest a composite as an object; its text is what CSV and Parquet carry.
     expr = `${ref}::text`;
     wrapped = 'text';
   } else {
