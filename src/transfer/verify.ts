@@ -24,7 +24,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { describeError } from '../core/errors.js';
+import { describeError, SluiceError } from '../core/errors.js';
 import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from './keys.js';
 import { publicKeyFromJwk, sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
 
@@ -56,6 +56,8 @@ export interface VerifyOptions {
   /** Files checked at once (download + hash + count). */
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Accept a prefix with no manifest (a destination that has not delivered yet); otherwise it is an error. */
+  allowEmpty?: boolean;
 }
 
 interface LoadedManifest {
@@ -120,7 +122,8 @@ async function download(client: S3Client, bucket: string, key: string, file: str
 
 function countSql(file: string, format: string, compression: string): string {
   const f = file.replaceAll("'", "''");
-  const c = compression === 'gzip' || compression === 'zstd' ? compression : 'none';
+  // DuckDB's name for no compression is 'uncompressed' ('none' failed every uncompressed JSON Lines file).
+  const c = compression === 'gzip' || compression === 'zstd' ? compression : 'uncompressed';
   switch (format) {
     case 'parquet':
       return `SELECT count(*) AS n FROM read_parquet('${f}')`;
@@ -139,7 +142,12 @@ export async function verifyBucket(opts: VerifyOptions): Promise<VerifyReport> {
   const problem = (p: VerifyProblem): void => {
     problems.push(p);
   };
-  const objects = await listAll(client, bucket, prefix);
+  let objects: Map<string, number>;
+  try {
+    objects = await listAll(client, bucket, prefix);
+  } catch (err) {
+    throw listError(err, bucket, prefix);
+  }
 
   // 1. Manifests: parse, place, signature.
   const manifests: LoadedManifest[] = [];
@@ -185,6 +193,16 @@ export async function verifyBucket(opts: VerifyOptions): Promise<VerifyReport> {
       problem({ severity: 'error', code: 'total_rows_mismatch', key, model: where.model, message: `${key}: total_rows is ${m.total_rows} but its files add up to ${sum}.` });
     }
     manifests.push({ key, model: where.model, sha256: sha256Hex(body), manifest: m });
+  }
+
+  if (manifests.length === 0 && !opts.allowEmpty) {
+    problem({
+      severity: 'error',
+      code: 'no_manifests',
+      message:
+        `No manifest under s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}${MANIFESTS_DIR}/ (${objects.size} objects under the prefix): ` +
+        'check --bucket and --prefix (the destination\'s prefix, without the model); pass --allow-empty if nothing has been delivered yet.',
+    });
   }
 
   const destinations = new Set(manifests.map((m) => m.manifest.destination_id));
@@ -263,6 +281,36 @@ export async function verifyBucket(opts: VerifyOptions): Promise<VerifyReport> {
     models,
     problems,
   };
+}
+
+/**
+ * Listing the prefix failed: the bucket, the credentials, the region or the endpoint is wrong. One
+ * line saying which, and what to check — never the SDK's stack.
+ */
+export function listError(err: unknown, bucket: string, prefix: string): SluiceError {
+  const e = err as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number } } | null;
+  const name = e?.name ?? e?.Code ?? e?.code ?? '';
+  const status = e?.$metadata?.httpStatusCode;
+  const where = `s3://${bucket}/${prefix}`;
+  const make = (code: string, message: string, hint: string): SluiceError =>
+    new SluiceError({ code, message: `Cannot list ${where}: ${message}`, hint, actor: 'recipient', status: 400, cause: err });
+  if (name === 'NoSuchBucket' || status === 404) {
+    return make('verify_bucket_not_found', `bucket ${bucket} does not exist (at this endpoint).`, 'Check --bucket (the name only, no s3:// or prefix) and --endpoint.');
+  }
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredToken', 'InvalidToken'].includes(name)) {
+    return make('verify_credentials_rejected', `the store rejected the credentials (${name}).`, 'Check --access-key-id / --secret-access-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).');
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    return make('verify_access_denied', 'access denied.', `Give these credentials s3:ListBucket on ${bucket} and s3:GetObject on its objects (and kms:Decrypt if the bucket uses a KMS key).`);
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return make('verify_wrong_region', 'the bucket is in another region.', 'Pass the bucket\'s region with --region (or AWS_REGION).');
+  }
+  const net = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|getaddrinfo|socket hang up|TimeoutError/i;
+  if (net.test(`${name} ${describeError(err)} ${String((err as { code?: unknown } | null)?.code ?? '')}`)) {
+    return make('verify_endpoint_unreachable', `the endpoint could not be reached (${describeError(err)}).`, 'Check --endpoint (scheme, host and port) and your network.');
+  }
+  return make('verify_list_failed', `${name || 'error'}: ${describeError(err)}.`, 'Check --bucket, --prefix, --region, --endpoint and the credentials.');
 }
 
 function checkChain(model: string, list: LoadedManifest[], problem: (p: VerifyProblem) => void): void {

@@ -3,7 +3,9 @@
  * `sluice verify` run as the recipient would (its own credentials, the keys from the public URL).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +13,7 @@ import { buildServer } from '../../src/api/server.js';
 import type { ApiApp } from '../../src/api/types.js';
 import { reportLines, runVerify } from '../../src/cli/commands/verify.js';
 import { loadConfig } from '../../src/config.js';
+import { SluiceError } from '../../src/errors.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { silentLogger } from '../../src/core/log.js';
 import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
@@ -127,6 +130,73 @@ test('manifest keys are published (with a key and publicly); sluice verify uses 
     assert.ok(reportLines(after.report).some((l) => l.startsWith('ERROR checksum_mismatch [things]') && l.includes(key)));
 
     await assert.rejects(runVerify({ endpoint: fx.s3.endpoint }, {}), (err: Error) => /--bucket/.test(err.message) && /--public-key/.test(err.message));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('sluice verify reads the keys from the public route without an API key; the operator route gets a hint to it', async () => {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+  const pub = `http://127.0.0.1:${port}/.well-known/sluice-manifest-keys.json`;
+  const { report, exitCode } = await runVerify({ bucket: 'api-a', endpoint: fx.s3.endpoint, publicKey: pub }, env);
+  assert.equal(exitCode, 0, reportLines(report).join('\n'));
+  assert.equal(report.manifests, 1);
+  await assert.rejects(runVerify({ bucket: 'api-a', endpoint: fx.s3.endpoint, publicKey: `http://127.0.0.1:${port}/v1/manifest-keys` }, env), (err: SluiceError) => {
+    assert.equal(err.code, 'public_key_unreadable');
+    assert.match(err.message, /HTTP 401; that route needs an operator key/);
+    assert.equal(err.hint, `Use the public route instead: ${pub}`);
+    return true;
+  });
+});
+
+test('sluice verify: a wrong bucket, a wrong prefix or an unreachable endpoint is one clear line, never a stack trace', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-keys-'));
+  const file = path.join(dir, 'keys.json');
+  await fs.writeFile(file, (await app.inject({ method: 'GET', url: '/.well-known/sluice-manifest-keys.json' })).body);
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+  try {
+    await assert.rejects(runVerify({ bucket: 'no-such-bucket', endpoint: fx.s3.endpoint, publicKey: file }, env), (err: SluiceError) => {
+      assert.equal(err.code, 'verify_bucket_not_found');
+      assert.equal(err.actor, 'recipient');
+      assert.match(err.hint!, /--bucket/);
+      return true;
+    });
+    // A port nothing listens on.
+    const closed = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    await assert.rejects(runVerify({ bucket: 'api-a', endpoint: `http://127.0.0.1:${closed}`, publicKey: file }, env), (err: SluiceError) => {
+      assert.equal(err.code, 'verify_endpoint_unreachable');
+      assert.match(err.hint!, /--endpoint/);
+      return true;
+    });
+    // A prefix with no manifest: an error, exit code 1, unless --allow-empty.
+    const wrong = await runVerify({ bucket: 'api-a', prefix: 'not-the-prefix', endpoint: fx.s3.endpoint, publicKey: file }, env);
+    assert.equal(wrong.exitCode, 1);
+    assert.match(reportLines(wrong.report).join('\n'), /ERROR no_manifests: No manifest under s3:\/\/api-a\/not-the-prefix\/_manifests\//);
+    const allowed = await runVerify({ bucket: 'api-a', prefix: 'not-the-prefix', endpoint: fx.s3.endpoint, publicKey: file, allowEmpty: true }, env);
+    assert.equal(allowed.exitCode, 0);
+
+    // The real command: error and hint lines, a non-zero exit, no stack.
+    // Asynchronously: the S3 server answering it runs in this process.
+    const cli = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--bucket', 'no-such-bucket', '--endpoint', fx.s3.endpoint, '--public-key', file],
+        { env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' }, encoding: 'utf8', timeout: 60_000 },
+        (err, _stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.notEqual(cli.status, 0);
+    const lines = cli.stderr.trim().split('\n');
+    assert.match(lines[0]!, /^error \[verify_bucket_not_found\]: Cannot list s3:\/\/no-such-bucket\/: bucket no-such-bucket does not exist/);
+    assert.ok(!/^\s+at /m.test(cli.stderr), cli.stderr);
+    assert.ok(lines.length <= 2, cli.stderr);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

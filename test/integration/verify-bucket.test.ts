@@ -40,13 +40,19 @@ interface Delivered {
   files: string[];
 }
 
-/** Writes one transfer of `model` (jsonl.gz files with `rowsPerFile` rows) and its manifest chained to `prev`. */
-async function deliver(model: string, transferId: string, rowsPerFile: number[], prev: Delivered | null, at: Date): Promise<Delivered> {
+type Kind = 'jsonl.gz' | 'jsonl' | 'csv' | 'csv.gz';
+
+/** Writes one transfer of `model` (files with `rowsPerFile` rows) and its manifest chained to `prev`. */
+async function deliver(model: string, transferId: string, rowsPerFile: number[], prev: Delivered | null, at: Date, kind: Kind = 'jsonl.gz'): Promise<Delivered> {
   const files = [];
+  const [format, gz] = kind.split('.') as ['jsonl' | 'csv', string | undefined];
   for (const [index, n] of rowsPerFile.entries()) {
-    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: i, _sluice_transfer_id: transferId })).join('\n') + '\n';
-    const body = zlib.gzipSync(lines);
-    const key = dataKey({ prefix, model, startedAt: at, transferId, index, extension: 'jsonl.gz' });
+    const lines =
+      format === 'jsonl'
+        ? Array.from({ length: n }, (_, i) => JSON.stringify({ id: i, _sluice_transfer_id: transferId })).join('\n') + '\n'
+        : `id,_sluice_transfer_id\n${Array.from({ length: n }, (_, i) => `${i},${transferId}\n`).join('')}`;
+    const body = gz ? zlib.gzipSync(lines) : Buffer.from(lines);
+    const key = dataKey({ prefix, model, startedAt: at, transferId, index, extension: kind });
     await put(key, body);
     files.push({ key, rows: n, bytes: body.length, sha256: sha256Hex(body) });
   }
@@ -59,8 +65,8 @@ async function deliver(model: string, transferId: string, rowsPerFile: number[],
     type: 'INCREMENTAL',
     transfer_kind: 'INCREMENTAL',
     window: { cursor_column: 'updated_at', primary_key: ['id'], from: null, to: null },
-    format: 'jsonl',
-    compression: 'gzip',
+    format,
+    compression: gz ? 'gzip' : 'none',
     schema: { columns },
     schema_sha256: schemaSha256(columns),
     files,
@@ -178,4 +184,26 @@ test('public keys parse from the JWK set the API serves, one JWK, or a PEM', () 
   assert.deepEqual([...parsePublicKeys(pem).keys()], ['*']);
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
   assert.throws(() => parsePublicKeys(rsa), /not Ed25519/);
+});
+
+test('uncompressed JSON Lines and CSV verify, like compressed ones', async () => {
+  const a = await deliver('events', 'trf_a1', [3, 2], null, new Date('2026-01-01T00:00:00Z'), 'jsonl');
+  await deliver('events', 'trf_b2', [4], a, new Date('2026-01-01T01:00:00Z'), 'jsonl');
+  await deliver('rows', 'trf_a1', [5], null, new Date('2026-01-01T00:00:00Z'), 'csv');
+  await deliver('rowsgz', 'trf_a1', [2], null, new Date('2026-01-01T00:00:00Z'), 'csv.gz');
+  const r = await run();
+  assert.deepEqual(codes(r), []);
+  assert.equal(r.ok, true);
+  assert.equal(r.rows, 3 + 2 + 4 + 5 + 2);
+});
+
+test('no manifest under the prefix is an error (a wrong prefix), unless allowEmpty', async () => {
+  await chainOfThree();
+  const wrong = await verifyBucket({ client: s3.admin, bucket, prefix: 'exports', publicKeys: keys });
+  assert.equal(wrong.ok, false);
+  assert.deepEqual(codes(wrong), ['no_manifests']);
+  assert.match(wrong.problems.find((p) => p.code === 'no_manifests')!.message, /check --bucket and --prefix/);
+  const empty = await verifyBucket({ client: s3.admin, bucket, prefix: 'nothing/here', publicKeys: keys, allowEmpty: true });
+  assert.equal(empty.ok, true);
+  assert.equal(empty.manifests, 0);
 });

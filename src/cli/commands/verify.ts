@@ -19,23 +19,32 @@ export interface VerifyCliOptions {
   publicKey?: string;
   pathStyle?: boolean;
   json?: boolean;
+  allowEmpty?: boolean;
 }
 
+/** The public route that serves the signing public keys without an API key (a JWK set, like a JWKS). */
+export const PUBLIC_KEYS_PATH = '/.well-known/sluice-manifest-keys.json';
+
 async function readPublicKeys(source: string): Promise<string> {
-  try {
-    if (/^https?:\/\//.test(source)) {
-      const res = await fetch(source, { signal: AbortSignal.timeout(15_000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return await res.text();
+  const fail = (why: string, hint = `Give a file, or the URL https://<your Sluice>${PUBLIC_KEYS_PATH} (public, no API key needed).`): SluiceError =>
+    new SluiceError({ code: 'public_key_unreadable', message: `Cannot read the public keys from ${source}: ${why}.`, hint, actor: 'recipient' });
+  if (/^https?:\/\//.test(source)) {
+    let res: Response;
+    try {
+      res = await fetch(source, { signal: AbortSignal.timeout(15_000) });
+    } catch (err) {
+      throw fail(describeError((err as { cause?: unknown }).cause ?? err));
     }
+    if (res.status === 401 || res.status === 403) {
+      throw fail(`HTTP ${res.status}; that route needs an operator key`, `Use the public route instead: ${new URL(PUBLIC_KEYS_PATH, source).toString()}`);
+    }
+    if (!res.ok) throw fail(`HTTP ${res.status}`);
+    return await res.text();
+  }
+  try {
     return await fs.readFile(source, 'utf8');
   } catch (err) {
-    throw new SluiceError({
-      code: 'public_key_unreadable',
-      message: `Cannot read the public keys from ${source}: ${describeError(err)}.`,
-      hint: 'Give a file or the URL of GET /v1/manifest-keys of the Sluice that delivers to you.',
-      actor: 'recipient',
-    });
+    throw fail(describeError(err));
   }
 }
 
@@ -45,7 +54,7 @@ export async function runVerify(opts: VerifyCliOptions, env: NodeJS.ProcessEnv =
   const secretAccessKey = opts.secretAccessKey ?? env.AWS_SECRET_ACCESS_KEY;
   const problems: FieldProblem[] = [];
   if (!opts.bucket) problems.push({ field: '--bucket', message: 'required: the bucket Sluice delivers to' });
-  if (!opts.publicKey) problems.push({ field: '--public-key', message: 'required: a file or URL with Sluice\'s public keys (GET /v1/manifest-keys)' });
+  if (!opts.publicKey) problems.push({ field: '--public-key', message: `required: a file, or the URL of your Sluice's ${PUBLIC_KEYS_PATH}` });
   if (!accessKeyId || !secretAccessKey) {
     problems.push({ field: '--access-key-id/--secret-access-key', message: 'required (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY): read credentials of the bucket' });
   }
@@ -72,7 +81,7 @@ export async function runVerify(opts: VerifyCliOptions, env: NodeJS.ProcessEnv =
       : {}),
   });
   try {
-    const report = await verifyBucket({ client, bucket: opts.bucket!, prefix, publicKeys: keys });
+    const report = await verifyBucket({ client, bucket: opts.bucket!, prefix, publicKeys: keys, allowEmpty: opts.allowEmpty === true });
     return { report, exitCode: report.ok ? 0 : 1 };
   } finally {
     client.destroy();
@@ -101,7 +110,8 @@ export function registerVerify(program: Command): void {
     .option('--access-key-id <id>', 'read credentials (default AWS_ACCESS_KEY_ID)')
     .option('--secret-access-key <secret>', 'read credentials (default AWS_SECRET_ACCESS_KEY)')
     .option('--no-path-style', 'virtual-hosted-style requests with --endpoint')
-    .option('--public-key <file|url>', 'Sluice\'s public keys: a JWK set (GET /v1/manifest-keys), one JWK, or a PEM')
+    .option('--public-key <file|url>', `Sluice's public keys: https://<sluice>${PUBLIC_KEYS_PATH} (public), or a file with a JWK set, one JWK or a PEM`)
+    .option('--allow-empty', 'succeed when the prefix holds no manifest yet (otherwise that is an error)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: VerifyCliOptions) => {
       const { report, exitCode } = await runVerify(opts);
