@@ -93,7 +93,8 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
   if (clash) problems.push({ field: `${at}.columns`, message: `column "${clash}" clashes with Sluice's own _sluice_* columns; rename it in a SQL model` });
 
   const cursor = need('cursor', m.cursor);
-  if (cursor && !isOrderableCursor(cursor.typname, cursor.isArray)) {
+  const cursorTypeOk = cursor !== undefined && isOrderableCursor(cursor.typname, cursor.isArray);
+  if (cursor && !cursorTypeOk) {
     problems.push({
       field: `${at}.cursor`,
       message: `column "${m.cursor}" has type ${cursor.pgType}, which cannot be a cursor; use an integer, numeric, date or timestamp column that grows when a row changes`,
@@ -103,7 +104,7 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
   // table states whether its column can hold one, so that is settled here, once; a view's or a SQL
   // query's cursor cannot be known NOT NULL, and a row whose cursor is NULL is refused when read
   // (null_cursor, naming the row's key).
-  if (cursor && rel.enforcesNotNull && cursor.nullable) {
+  if (cursor && cursorTypeOk && rel.enforcesNotNull && cursor.nullable) {
     problems.push({
       field: `${at}.cursor`,
       message:

@@ -70,6 +70,16 @@ export function cursorKind(pgType: string): CursorKind | null {
   return null;
 }
 
+/**
+ * A timestamp in the text form the reader's session prints (TimeZone UTC, DateStyle ISO) — the form
+ * of every window bound in manifests (`2026-01-01 00:08:30.5+00`): whatever this connection's own
+ * TimeZone, and with the fraction's trailing zeros dropped as PostgreSQL does.
+ */
+function timestampText(expr: string, utc: boolean): string {
+  const t = utc ? `(${expr}) AT TIME ZONE 'UTC'` : `(${expr})`;
+  return `to_char(${t}, 'YYYY-MM-DD HH24:MI:SS') || rtrim(rtrim(to_char(${t}, '.US'), '0'), '.')${utc ? ` || '+00'` : ''}`;
+}
+
 /** The cursor value `lookback` before `cursor`, computed by PostgreSQL in the cursor's own type. */
 export async function subtractLookback(db: Queryable, cursorType: string, cursor: string, lookback: number): Promise<string> {
   if (lookback === 0) return cursor;
@@ -77,10 +87,10 @@ export async function subtractLookback(db: Queryable, cursorType: string, cursor
   let sql: string;
   switch (kind) {
     case 'timestamptz':
-      sql = `SELECT to_char(($1::timestamptz - make_interval(secs => $2)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS v`;
+      sql = `SELECT ${timestampText('$1::timestamptz - make_interval(secs => $2)', true)} AS v`;
       break;
     case 'timestamp':
-      sql = `SELECT to_char($1::timestamp - make_interval(secs => $2), 'YYYY-MM-DD"T"HH24:MI:SS.US') AS v`;
+      sql = `SELECT ${timestampText('$1::timestamp - make_interval(secs => $2)', false)} AS v`;
       break;
     case 'date':
       sql = `SELECT to_char($1::date - ceil($2 / 86400.0)::integer, 'YYYY-MM-DD') AS v`;
@@ -122,12 +132,12 @@ export async function planWindow(db: Queryable, input: PlanInput): Promise<ReadW
       const readAt = input.watermarkReadAt;
       if (readAt && cursorKind(input.cursorType) === 'timestamptz') {
         const since = new Date(readAt.getTime() - input.lookback * 1000).toISOString();
-        const r = await db.query<{ watermark_first: boolean }>(
-          'SELECT $1::timestamptz <= $2::timestamptz AS watermark_first',
+        const r = await db.query<{ watermark_first: boolean; since: string }>(
+          `SELECT $1::timestamptz <= $2::timestamptz AS watermark_first, ${timestampText('$2::timestamptz', true)} AS since`,
           [wm.cursor, since],
         );
         if (r.rows[0]!.watermark_first) return { from: wm, to: null };
-        return { from: { cursor: since, primaryKey: [] }, to: null };
+        return { from: { cursor: r.rows[0]!.since, primaryKey: [] }, to: null };
       }
       const cursor = await subtractLookback(db, input.cursorType, wm.cursor, input.lookback);
       return { from: { cursor, primaryKey: wm.primaryKey }, to: null };

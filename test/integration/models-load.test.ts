@@ -16,9 +16,11 @@ describe('models (sluice.yaml)', () => {
     db = await freshDatabase({ migrate: false, prefix: 'sluice_models' });
     await db.pool.query(`
       CREATE TABLE public.orders (id bigint PRIMARY KEY, account_id text NOT NULL, total numeric(12,2), doc jsonb,
-                                  updated_at timestamptz NOT NULL, version bigint, deleted_at timestamptz);
-      CREATE TABLE public.events (event_id uuid, account_id text, seen_at timestamptz);
-      CREATE TABLE public.pairs (a int, b int, account_id text, updated_at timestamptz, PRIMARY KEY (b, a));`);
+                                  updated_at timestamptz NOT NULL, version bigint NOT NULL DEFAULT 0, deleted_at timestamptz);
+      CREATE TABLE public.events (event_id uuid, account_id text, seen_at timestamptz NOT NULL);
+      CREATE TABLE public.pairs (a int, b int, account_id text, updated_at timestamptz NOT NULL, PRIMARY KEY (b, a));
+      CREATE TABLE public.loose (id bigint PRIMARY KEY, account_id text, changed_at timestamptz);
+      CREATE VIEW public.loose_view AS SELECT * FROM public.loose;`);
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-models-'));
   });
   after(async () => {
@@ -122,6 +124,28 @@ models:
       'models[3] (bad_sql).sql: the SQL query does not run: relation "nowhere" does not exist',
       'models[4] (versioned).lookback: cursor "version" is a number: give the lookback as a number of units, not a duration',
     ]);
+  });
+
+  it('refuses a nullable cursor column of a table at load, naming model and column; views and SQL models are checked per row when read', async () => {
+    const got = await problems(`
+models:
+  - name: loose
+    table: loose
+    cursor: changed_at
+    tenant: account_id
+  - name: loose_view
+    table: loose_view
+    primary_key: [id]
+    cursor: changed_at
+    tenant: account_id
+  - name: loose_sql
+    sql: SELECT id, account_id, COALESCE(changed_at, '-infinity') AS changed_at FROM loose
+    primary_key: [id]
+    cursor: changed_at
+    tenant: account_id
+`);
+    assert.equal(got.length, 1, got.join('\n'));
+    assert.match(got[0]!, /^models\[0\] \(loose\)\.cursor: column "changed_at" of loose may be NULL, and a row with a NULL cursor can never be delivered incrementally; make it NOT NULL/);
   });
 
   it('rejects a malformed file before touching the database', async () => {

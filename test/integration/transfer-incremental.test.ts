@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { runTransfer } from '../../src/transfer/run.js';
-import { deliveredRows, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;
 
@@ -59,6 +59,10 @@ test('a row committed after the snapshot with a cursor below the high end arrive
   const lost = (await deliveredRows(fx.s3, 'late', '', 'items_no_lookback')).map((r) => Number(r.v));
   assert.ok(!lost.includes(42), 'without a lookback the late row is skipped: the lookback is what saves it');
   assert.equal((await fx.verify('late')).ok, true);
+  // Every window bound, from the high end of a read or from lookback arithmetic, has one text form.
+  const bounds = (await manifestsOf(fx.s3, 'late', '', 'items')).flatMap((m) => [m.manifest.window.from, m.manifest.window.to]);
+  assert.ok(bounds.filter((b) => b !== null).length >= 4);
+  for (const b of bounds) if (b) assert.match(b.cursor, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d*[1-9])?\+00$/);
 });
 
 test('inserts and updates while 20 consecutive transfers run: every (pk, cursor) of the source is delivered', async () => {
