@@ -143,6 +143,19 @@ function parquetError(err: unknown): Error {
       cause: err,
     });
   }
+  // DuckDB's conversion errors quote the value and the whole CSV line: never let row values into a
+  // message (they reach logs and transfer records). The read query refuses what Parquet cannot carry
+  // (docs/types.md), so reaching this is a Sluice bug; name the column, not the value.
+  if (/Conversion Error|CSV Error|Could not convert|Invalid Input Error|out of range/i.test(message)) {
+    const column = /column "?([^"\s.]+)"?/i.exec(message)?.[1];
+    return new SluiceError({
+      code: 'parquet_conversion_failed',
+      message: `The Parquet encoder could not convert a value${column ? ` of column ${column}` : ''}; nothing of this model was delivered.`,
+      actor: 'sluice',
+      hint: 'Deliver this model as CSV or JSON Lines meanwhile, and report the column\'s PostgreSQL type to the Sluice maintainers.',
+      status: 500,
+    });
+  }
   return err instanceof Error ? err : new Error(message);
 }
 

@@ -30,8 +30,15 @@ describe('parquet encoder', () => {
     assert.deepEqual(await drain(rowBatches(['1,a\n', '2,"b\nc"\n', '3,\n']), [col('n', 'int32'), col('s', 'string')]), [2, 1]);
   });
 
-  it('surfaces a DuckDB failure as an error, not a crash', async () => {
-    await assert.rejects(drain(rowBatches(['not a number\n']), [col('n', 'int32')]), /Could not convert|Conversion Error|not a number/i);
+  it('surfaces a DuckDB conversion failure as an error naming the column, never the value or the line', async () => {
+    await assert.rejects(drain(rowBatches(['1,secret-value-7\n']), [col('ok', 'int32'), col('amount', 'int32')]), (e: unknown) => {
+      assert.ok(e instanceof SluiceError, String(e));
+      assert.equal(e.code, 'parquet_conversion_failed');
+      assert.equal(e.actor, 'sluice');
+      assert.match(e.message, /column amount/);
+      assert.ok(!e.message.includes('secret-value-7'), e.message);
+      return true;
+    });
   });
 
   it('names the row-size limit with a hint', async () => {
