@@ -12,11 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 import { describeQuery, describeTable } from '../../src/sources/postgres/catalog.js';
 import { openModelRead } from '../../src/sources/postgres/reader.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/transfer/types.js';
+import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/core/types.js';
+import { encodedFiles } from '../../src/transfer/postgres-source.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { readBackAll, sameCanonical, sourceAll } from '../support/readback.js';
 import { TORTURE_TYPES_PRELUDE, createTypesTorture } from '../support/torture.js';
@@ -69,7 +70,7 @@ describe('every type, every format: source values = delivered values', () => {
     const files: string[] = [];
     const rows: number[] = [];
     try {
-      for await (const f of read.encode(undefined, { format, compression, maxRowsPerFile: 4, maxBytesPerFile: 1 << 30 })) {
+      for await (const f of encodedFiles(read, undefined, { format, compression, maxRowsPerFile: 4, maxBytesPerFile: 1 << 30 })) {
         const file = path.join(dir, `${model.name}-${format}-${compression}-${f.index}.${f.extension}`);
         await pipeline(f.body, createWriteStream(file));
         rows.push((await f.done).rows);

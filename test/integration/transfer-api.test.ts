@@ -13,7 +13,7 @@ import { buildServer } from '../../src/api/server.js';
 import type { ApiApp } from '../../src/api/types.js';
 import { reportLines, runVerify } from '../../src/cli/commands/verify.js';
 import { loadConfig } from '../../src/config.js';
-import type { SluiceError } from '../../src/errors.js';
+import type { SluiceError } from '../../src/core/errors.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { silentLogger } from '../../src/core/log.js';
 import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
