@@ -106,6 +106,21 @@ describe('every type, every format: source values = delivered values', () => {
     });
   }
 
+  it('JSON Lines rows rebuilt for a BC value keep the soft-delete flag and every column', async () => {
+    const columns = (await describeTable(db.pool, 'types_jsonl'))!.columns;
+    const model = modelOf('types_jsonl', { softDelete: 'c_bool' });
+    const { files } = await deliver(model, columns, 'jsonl', 'none');
+    const lines = (await Promise.all(files.map((f) => fs.readFile(f, 'utf8')))).join('').trim().split('\n');
+    const rows = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(rows.length, rowsOf.jsonl);
+    const bc = rows.find((r) => r.id === 4)!; // c_date '0044-03-15 BC'
+    assert.equal(bc.c_date, '-0043-03-15');
+    for (const r of rows) {
+      assert.deepEqual(Object.keys(r).slice(0, columns.length), columns.map((c) => c.name));
+      assert.equal(r._sluice_deleted, r.c_bool === true, `row ${String(r.id)}`);
+    }
+  });
+
   it('declared dimensions decide the list type: int[][] is list<list<int32>>, date[][][] three deep', async () => {
     const columns = (await describeTable(db.pool, 'types_csv'))!.columns;
     const type = (name: string) => columns.find((c) => c.name === name)!.logicalType;
