@@ -1,7 +1,7 @@
 /**
  * Ed25519 keys that sign manifests, kept in the control store. The private key is encrypted with the
  * secret box (context `manifest_key:<id>`); the public key is published as a JWK set
- * (GET /v1/manifest-keys), which `sluice verify --public-key` reads.
+ * (GET /v1/manifest-keys, and publicly GET /.well-known/sluice-manifest-keys.json, which `sluice verify --public-key` reads).
  *
  * One key is active at a time; `rotateSigningKey` retires it and creates the next. Retired keys stay
  * published so that old manifests remain verifiable.

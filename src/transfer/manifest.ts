@@ -6,7 +6,7 @@
  * unit order, as JavaScript sorts strings), no insignificant whitespace, strings escaped as
  * `JSON.stringify` does, numbers only as integers; encoded as UTF-8. The signature is the
  * base64 (standard alphabet, padded) of the 64-byte Ed25519 signature, and `key_id` names the public
- * key (GET /v1/manifest-keys) that verifies it.
+ * key (GET /.well-known/sluice-manifest-keys.json) that verifies it.
  *
  * The manifest is stored as its canonical serialisation (with `signature`) and a newline: one JSON
  * object per line, which Athena's JSON SerDe and DuckDB's read_json read as a table (`jq .` shows
