@@ -24,6 +24,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { ErrorCode } from '../core/error-codes.js';
 import { describeError, SluiceError } from '../core/errors.js';
 import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from './keys.js';
 import { publicKeyFromJwk, sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
@@ -292,7 +293,7 @@ export function listError(err: unknown, bucket: string, prefix: string): SluiceE
   const name = e?.name ?? e?.Code ?? e?.code ?? '';
   const status = e?.$metadata?.httpStatusCode;
   const where = `s3://${bucket}/${prefix}`;
-  const make = (code: string, message: string, hint: string): SluiceError =>
+  const make = (code: ErrorCode, message: string, hint: string): SluiceError =>
     new SluiceError({ code, message: `Cannot list ${where}: ${message}`, hint, actor: 'recipient', status: 400, cause: err });
   if (name === 'NoSuchBucket' || status === 404) {
     return make('verify_bucket_not_found', `bucket ${bucket} does not exist (at this endpoint).`, 'Check --bucket (the name only, no s3:// or prefix) and --endpoint.');
