@@ -25,6 +25,10 @@ export interface Metrics {
   transferDuration: Histogram<'status'>;
   connectionTests: Counter<'outcome' | 'code'>;
   sourceQuerySeconds: Histogram<'model'>;
+  /** Commit-safe reads: seconds between the read and its bound (an open transaction on the source holds it back). */
+  watermarkLag: Gauge<'model'>;
+  /** Reads that used the lookback instead of the commit-safe watermark, by reason. */
+  watermarkFallbacks: Counter<'model' | 'reason'>;
   scheduled: Counter;
   workersRecovered: Counter;
   /** Reads queue depth and age with `read` at every scrape (jobs/queue.ts's queueStats). */
@@ -98,6 +102,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Time spent reading a model from the source database.',
       labelNames: ['model'] as const,
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers: [registry],
+    }),
+    watermarkLag: new Gauge({
+      name: 'sluice_watermark_lag_seconds',
+      help: 'Commit-safe watermark: how far behind its read the last bound of a model was; an open transaction on the source holds it back.',
+      labelNames: ['model'] as const,
+      registers: [registry],
+    }),
+    watermarkFallbacks: new Counter({
+      name: 'sluice_watermark_fallbacks_total',
+      help: 'Model reads that used the lookback instead of the commit-safe watermark, by reason (configured, cursor_type, replica, cannot_see_sessions, backfill).',
+      labelNames: ['model', 'reason'] as const,
       registers: [registry],
     }),
     scheduled: new Counter({

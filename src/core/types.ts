@@ -19,8 +19,16 @@ export interface ModelDefinition {
   cursor: string;
   tenant: string;
   softDelete?: string;
-  /** How far before the watermark each incremental window starts again (seconds for time cursors, units otherwise). */
+  /**
+   * How far before the watermark each incremental window starts again (seconds for time cursors,
+   * units otherwise) when the lookback method is used: forced by `watermark: lookback`, or as the
+   * fallback where the commit-safe watermark cannot be used (docs/change-detection.md).
+   */
   lookback: number;
+  /** `lookback` forces the lookback method; default: the commit-safe watermark where it can be used. */
+  watermark?: 'lookback';
+  /** `track`: hard deletes recorded by Sluice's trigger in the source are delivered as tombstones. */
+  deletes?: 'track';
 }
 
 /** Logical type of a list's elements, or null when not a list. */
@@ -62,10 +70,40 @@ export interface CursorPosition {
   primaryKey: string[];
 }
 
-/** Rows with (cursor, pk) in (from, to]; `from` null = from the beginning. */
+/**
+ * Rows with (cursor, pk) in (from, to]; `from` null = from the beginning. A commit-safe window is
+ * [from, to) on the cursor alone (`fromInclusive`, `toExclusive`, bounds without primary keys).
+ */
 export interface ReadWindow {
   from: CursorPosition | null;
   to: CursorPosition | null;
+  fromInclusive?: boolean;
+  toExclusive?: boolean;
+}
+
+/** How the upper end of a read was fixed (docs/change-detection.md). */
+export type WatermarkMethod = 'commit_safe' | 'lookback';
+
+/** Why a read used the lookback instead of the commit-safe watermark. */
+export type WatermarkFallback =
+  | 'configured' // the model says `watermark: lookback`
+  | 'cursor_type' // only timestamptz cursors carry the transaction's clock comparably
+  | 'replica' // a standby cannot see the primary's transactions
+  | 'cannot_see_sessions' // the source role cannot read other sessions' xact_start (pg_read_all_stats)
+  | 'backfill'; // a backfill reads a range chosen by the operator
+
+export interface WatermarkInfo {
+  method: WatermarkMethod;
+  fallback: WatermarkFallback | null;
+  /**
+   * Commit-safe only: seconds between the read and its upper bound. Large when an open transaction
+   * on the source holds the watermark back.
+   */
+  lagSeconds: number | null;
+  /** The oldest open transaction that held the bound, when one did (no query text, never values). */
+  heldBy: { pid: number; applicationName: string; xactStart: string } | null;
+  /** The source's threshold: a lag above it is logged as a warning. */
+  lagWarningSeconds?: number;
 }
 
 /** Everything needed to read one model for one recipient. */
@@ -103,8 +141,13 @@ export interface EncodedFile {
  * `TransferSource.open`. `high` was computed in that transaction's snapshot.
  */
 export interface EncodedModelRead {
-  /** Largest (cursor, pk) of the tenant in the window, in the snapshot; null when the window has no row. */
+  /**
+   * Lookback method: largest (cursor, pk) of the tenant in the window, in the snapshot; null when the
+   * window has no row. Commit-safe: the window's exclusive upper bound (never null).
+   */
   readonly high: CursorPosition | null;
+  /** How `high` was fixed; the next window's lower end depends on it. */
+  readonly watermark: WatermarkInfo;
   /** Columns of the files, in order, including the `_sluice_*` metadata columns. */
   readonly columns: ColumnInfo[];
   /**
@@ -124,6 +167,10 @@ export interface OpenReadRequest {
   syncedAt: Date;
   encode: EncodeOptions;
   signal?: AbortSignal;
+  /** Fix the upper end with the commit-safe watermark where the source allows it… */
+  commitSafe: boolean;
+  /** …or why not (when `commitSafe` is false). */
+  fallback?: WatermarkFallback;
 }
 
 /** What the transfer runner needs of the source (bound to sources/postgres in production). */

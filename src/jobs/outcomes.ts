@@ -14,6 +14,8 @@ export interface ModelOutcome {
   files: number;
   /** Seconds spent reading the source, when the pipeline measured it. */
   sourceSeconds?: number;
+  /** How the read's upper end was fixed (commit-safe or the lookback, and why). */
+  watermark?: { method: 'commit_safe' | 'lookback'; fallback: string | null; lagSeconds: number | null };
   error?: unknown;
 }
 

@@ -63,6 +63,7 @@ export function outcomeOf(result: TransferResult): TransferOutcome {
     rows: m.rows,
     bytes: m.bytes,
     files: m.files,
+    ...(m.watermark ? { watermark: { method: m.watermark.method, fallback: m.watermark.fallback, lagSeconds: m.watermark.lagSeconds } } : {}),
     ...(m.error ? { error: m.error } : {}),
   }));
   if (result.status === 'succeeded') return { transferId: result.id, status: 'succeeded', models };

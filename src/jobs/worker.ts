@@ -213,6 +213,10 @@ async function finishTransfer(
   const { metrics } = deps;
   const { log } = ctx;
   for (const m of outcome.models) {
+    if (m.watermark) {
+      if (m.watermark.lagSeconds !== null) metrics.watermarkLag.set({ model: m.model }, m.watermark.lagSeconds);
+      if (m.watermark.method === 'lookback') metrics.watermarkFallbacks.inc({ model: m.model, reason: m.watermark.fallback ?? 'unknown' });
+    }
     if (m.error !== undefined) continue;
     metrics.rowsDelivered.inc({ model: m.model }, m.rows);
     metrics.bytesDelivered.inc({ model: m.model }, m.bytes);

@@ -33,6 +33,7 @@ export async function openModels(file: string, sourceUrl: string): Promise<Opene
   const source = createPostgresSource(sourceUrl, {
     ...(raw.source?.max_concurrent_queries !== undefined ? { maxConcurrentQueries: raw.source.max_concurrent_queries } : {}),
     ...(raw.source?.statement_timeout !== undefined ? { statementTimeoutMs: raw.source.statement_timeout } : {}),
+    ...(raw.source?.watermark_lag_warning !== undefined ? { lagWarningSeconds: raw.source.watermark_lag_warning / 1000 } : {}),
   });
   try {
     return { source, config: await loadModels(file, source.pool) };

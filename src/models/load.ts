@@ -131,8 +131,9 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
     }
   }
 
-  // Without a lookback, a row whose writer commits after a read with a cursor below that read's high
-  // end is never delivered; five minutes covers ordinary write transactions. Number cursors have no
+  // The lookback is used where the commit-safe watermark cannot be (docs/change-detection.md). There,
+  // a row whose writer commits after a read with a cursor below that read's high end is never
+  // delivered without one; five minutes covers ordinary write transactions. Number cursors have no
   // time scale to default on, so they default to 0.
   let lookback = cursor && isTimeCursor(cursor.typname) ? DEFAULT_TIME_LOOKBACK_SECONDS : 0;
   if (m.lookback !== undefined && cursor) {
@@ -156,6 +157,8 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
     tenant: m.tenant,
     ...(m.soft_delete !== undefined ? { softDelete: m.soft_delete } : {}),
     lookback,
+    ...(m.watermark === 'lookback' ? { watermark: 'lookback' as const } : {}),
+    ...(m.deletes === 'track' ? { deletes: 'track' as const } : {}),
   };
   const strip = ({ typname: _t, ...c }: CatalogColumn): ColumnInfo => c;
   const sourceColumns = rel.columns.map(strip);
@@ -190,6 +193,7 @@ export async function loadModels(file: string, sourcePool: pg.Pool): Promise<Mod
     source: {
       ...(raw.source?.max_concurrent_queries !== undefined ? { maxConcurrentQueries: raw.source.max_concurrent_queries } : {}),
       ...(raw.source?.statement_timeout !== undefined ? { statementTimeoutMs: raw.source.statement_timeout } : {}),
+      ...(raw.source?.watermark_lag_warning !== undefined ? { lagWarningSeconds: raw.source.watermark_lag_warning / 1000 } : {}),
     },
     models,
   };

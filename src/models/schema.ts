@@ -13,7 +13,9 @@
  *       cursor: updated_at           # last-modified column: integer, numeric, date or timestamp
  *       tenant: account_id           # the recipient's tenant_id is matched against it
  *       soft_delete: deleted_at      # optional: set (or true) → _sluice_deleted = true
- *       lookback: 5m                 # optional: re-read this much before the watermark
+ *       lookback: 5m                 # optional: the fallback's re-read (docs/change-detection.md)
+ *       watermark: commit_safe       # default; `lookback` forces the lookback method
+ *       deletes: track               # optional: deliver hard deletes as tombstones (a trigger Sluice installs)
  */
 import { z } from 'zod';
 
@@ -62,6 +64,8 @@ export const ModelSchema = z
     tenant: z.string().min(1),
     soft_delete: z.string().min(1).optional(),
     lookback: lookbackValue.optional(),
+    watermark: z.enum(['commit_safe', 'lookback'], { error: 'must be commit_safe (the default) or lookback' }).optional(),
+    deletes: z.enum(['track', 'ignore'], { error: 'must be track or ignore (the default: hard deletes are not delivered)' }).optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -76,6 +80,8 @@ export const ModelsFileSchema = z
       .object({
         max_concurrent_queries: z.number().int().min(1).max(64).optional(),
         statement_timeout: durationMs.optional(),
+        // An open transaction holding the commit-safe watermark back longer than this is logged as a warning.
+        watermark_lag_warning: durationMs.optional(),
       })
       .strict()
       .optional(),

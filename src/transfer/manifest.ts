@@ -19,6 +19,7 @@ import type { CursorPosition, TransferKind } from '../core/types.js';
 export const MANIFEST_VERSION = 1;
 
 export type ManifestType = 'INCREMENTAL' | 'FULL_REFRESH';
+export type WindowBounds = '(]' | '[]' | '()' | '[)';
 
 export interface ManifestColumn {
   name: string;
@@ -49,6 +50,12 @@ export interface Manifest {
     from: CursorPosition | null;
     /** Inclusive upper end; null when the window had no row. */
     to: CursorPosition | null;
+    /**
+     * Which ends are included: `(]` (the default when absent) compares on (cursor, primary key) as
+     * above; a commit-safe end has no key and compares on the cursor alone: `[` from included (a
+     * commit-safe watermark), `)` to excluded (a commit-safe bound).
+     */
+    bounds?: WindowBounds;
   };
   format: string;
   compression: string;

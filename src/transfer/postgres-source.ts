@@ -3,12 +3,24 @@
  * catalog's columns, and one read session per (model, tenant) whose high end is fixed in the read's
  * own snapshot before any row is encoded.
  */
-import type { ColumnInfo, EncodeOptions, EncodedFile, ModelDefinition, EncodedModelRead, ReadWindow, TransferSource } from '../core/types.js';
+import type {
+  ColumnInfo,
+  CursorPosition,
+  EncodeOptions,
+  EncodedFile,
+  ModelDefinition,
+  EncodedModelRead,
+  ReadWindow,
+  TransferSource,
+  WatermarkFallback,
+  WatermarkInfo,
+} from '../core/types.js';
 import { checkEncodeOptions, encodeFiles } from '../formats/index.js';
 import type { RelationInfo } from '../sources/postgres/catalog.js';
 import { describeQuery, describeTable } from '../sources/postgres/catalog.js';
 import { openModelRead, sourceError, type ModelRead } from '../sources/postgres/reader.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
+import { isTimestamptzType } from '../sources/postgres/types.js';
 
 /** The rows of `window`, read by the source and encoded into files: where the two stages meet. */
 export async function* encodedFiles(read: ModelRead, window: ReadWindow | undefined, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
@@ -48,24 +60,46 @@ export function postgresTransferSource(source: PostgresSource, models: ModelDefi
     },
     async open(req): Promise<EncodedModelRead> {
       const columns = await columnsOf(req.model);
-      const read = await openModelRead(source, {
-        model: req.model,
-        columns,
-        tenantId: req.tenantId,
-        window: req.window,
-        transferId: req.transferId,
-        syncedAt: req.syncedAt,
-      });
+      const cursor = columns.find((c) => c.name === req.model.cursor);
+      // Only a timestamptz compares with transaction start times as instants (docs/change-detection.md).
+      const timestamptz = cursor !== undefined && isTimestamptzType(cursor.pgType);
+      const probe = req.commitSafe && timestamptz;
+      const read = await openModelRead(
+        source,
+        { model: req.model, columns, tenantId: req.tenantId, window: req.window, transferId: req.transferId, syncedAt: req.syncedAt },
+        { probeCommitBound: probe },
+      );
       try {
-        // Incremental and full refresh: the tenant's highest (cursor, pk) in this snapshot. A backfill
-        // reads up to its chosen end (it never moves the watermark).
-        const high = req.window.to ?? (await read.high());
+        const bound = read.commitBound;
+        let high: CursorPosition | null;
+        let window: ReadWindow;
+        let watermark: WatermarkInfo;
+        if (bound?.usable) {
+          // [from, bound): rows at or above the bound wait for the next read, whatever their key.
+          high = { cursor: bound.bound, primaryKey: [] };
+          window = { ...req.window, to: high, toExclusive: true };
+          watermark = {
+            method: 'commit_safe',
+            fallback: null,
+            lagSeconds: bound.lagSeconds,
+            heldBy: bound.heldBy,
+            lagWarningSeconds: source.lagWarningSeconds,
+          };
+        } else {
+          // Incremental and full refresh: the tenant's highest (cursor, pk) in this snapshot. A backfill
+          // reads up to its chosen end (it never moves the watermark).
+          high = req.window.to ?? (await read.high());
+          window = { ...req.window, to: high };
+          const fallback: WatermarkFallback = !req.commitSafe ? (req.fallback ?? 'configured') : !timestamptz ? 'cursor_type' : bound && !bound.usable ? bound.reason : 'configured';
+          watermark = { method: 'lookback', fallback, lagSeconds: null, heldBy: null };
+        }
         return {
           high,
+          watermark,
           columns: read.columns,
           files(): AsyncIterable<EncodedFile> {
             if (high === null) return (async function* () {})();
-            return encodedFiles(read, { from: req.window.from, to: high }, req.encode);
+            return encodedFiles(read, window, req.encode);
           },
           close: () => read.close(),
         };

@@ -43,7 +43,7 @@ import {
   type TransferStatus,
   type WatermarkRow,
 } from './store.js';
-import type { ColumnInfo, CursorPosition, EncodedFile, ModelDefinition, TransferKind, TransferSource } from '../core/types.js';
+import type { ColumnInfo, CursorPosition, EncodedFile, ModelDefinition, TransferKind, TransferSource, WatermarkInfo } from '../core/types.js';
 import { planWindow } from './window.js';
 
 /** Points of the commit protocol, for the crash tests' hook. */
@@ -104,6 +104,10 @@ export interface ModelResult {
   files: number;
   manifestKey: string | null;
   window: { from: CursorPosition | null; to: CursorPosition | null };
+  /** How the read's upper end was fixed (null when the model failed before its read). */
+  watermark: WatermarkInfo | null;
+  /** Tombstones of hard deletes among `rows`. */
+  deletedRows: number;
   durationMs: number;
   error: ErrorRecord | null;
 }
@@ -314,6 +318,8 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
     files: 0,
     manifestKey: null,
     window: { from: null, to: null },
+    watermark: null,
+    deletedRows: 0,
     durationMs: 0,
     error: null,
   };
@@ -393,6 +399,7 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   const window = await planWindow(pool, {
     kind: ctx.kind,
     watermark: wm?.position ?? null,
+    watermarkMethod: wm?.method ?? null,
     watermarkReadAt: wm?.read_at ?? null,
     lookback: model.lookback,
     cursorType: await deps.source.cursorType(model),
@@ -408,13 +415,24 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     syncedAt: ctx.startedAt,
     encode: { format: destination.format, compression: destination.compression, ...(deps.fileLimits ?? DEFAULT_FILE_LIMITS) },
     signal: ctx.signal,
+    commitSafe: ctx.kind !== 'BACKFILL' && model.watermark !== 'lookback',
+    fallback: ctx.kind === 'BACKFILL' ? 'backfill' : 'configured',
   });
+  noteWatermark(ctx, model, session.watermark);
+  result.watermark = session.watermark;
   const files: ManifestFile[] = [];
   let columns: ColumnInfo[];
   try {
     columns = session.columns;
     result.window = { from: window.from, to: session.high };
-    await upsertModelRow(pool, row.id, model.name, { window_from: window.from, window_to: session.high });
+    await upsertModelRow(pool, row.id, model.name, {
+      window_from: window.from,
+      window_to: session.high,
+      watermark_method: session.watermark.method,
+      watermark_fallback: session.watermark.fallback,
+      watermark_lag_seconds: session.watermark.lagSeconds,
+      watermark_held_by: session.watermark.heldBy,
+    });
     if (session.high !== null) {
       for await (const file of session.files()) {
         if (await ctx.cancelled()) {
@@ -443,7 +461,13 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     model: model.name,
     type: ctx.kind === 'FULL_REFRESH' ? 'FULL_REFRESH' : 'INCREMENTAL',
     transfer_kind: ctx.kind,
-    window: { cursor_column: model.cursor, primary_key: model.primaryKey, from: result.window.from, to: result.window.to },
+    window: {
+      cursor_column: model.cursor,
+      primary_key: model.primaryKey,
+      from: result.window.from,
+      to: result.window.to,
+      bounds: `${window.fromInclusive ? '[' : '('}${session.watermark.method === 'commit_safe' ? ')' : ']'}`,
+    },
     format: destination.format,
     compression: destination.compression,
     schema: { columns: schemaColumns },
@@ -466,6 +490,7 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     position: session.high,
     readAt,
     movesWatermark: ctx.kind !== 'BACKFILL',
+    method: session.watermark.method,
     previousSha256: unsigned.previous_manifest_sha256,
   });
   if (!saved) {
@@ -485,6 +510,25 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   });
   result.manifestKey = key;
   await step(ctx, 'watermark_committed', model.name, key);
+}
+
+/** Says in the logs how the read's upper end was fixed when it is worth an operator's attention. */
+function noteWatermark(ctx: RunContext, model: ModelDefinition, w: WatermarkInfo): void {
+  if (w.method === 'lookback') {
+    // Chosen in sluice.yaml, or implied by the cursor's type or a backfill: information. The source
+    // refusing what the model asked for (a replica, a role without pg_read_all_stats): a warning.
+    const expected = w.fallback === 'configured' || w.fallback === 'backfill' || w.fallback === 'cursor_type';
+    const fields = { model: model.name, watermark: 'lookback', fallback: w.fallback, lookback: model.lookback };
+    if (expected) ctx.log.info(fields, 'read with the lookback method');
+    else ctx.log.warn(fields, 'commit-safe watermark unavailable on this source: fell back to the lookback (rows committed later than the lookback after their cursor would be missed)');
+    return;
+  }
+  if (w.lagSeconds !== null && w.lagWarningSeconds !== undefined && w.lagSeconds > w.lagWarningSeconds) {
+    ctx.log.warn(
+      { model: model.name, lagSeconds: Math.round(w.lagSeconds), thresholdSeconds: w.lagWarningSeconds, heldBy: w.heldBy },
+      'an open transaction on the source holds the watermark back: rows newer than its start wait until it ends',
+    );
+  }
 }
 
 async function commit(

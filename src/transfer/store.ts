@@ -5,7 +5,7 @@
 import type { ErrorRecord } from '../core/errors.js';
 import type { PoolClient, Queryable } from '../core/pg.js';
 import { newId } from '../core/ids.js';
-import type { CursorPosition, TransferKind } from '../core/types.js';
+import type { CursorPosition, TransferKind, WatermarkMethod } from '../core/types.js';
 
 export type TransferStatus = 'queued' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
 export type ModelStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -40,6 +40,11 @@ export interface TransferModelRow {
   finished_at: Date | null;
   duration_ms: number | null;
   error: ErrorRecord | null;
+  watermark_method: WatermarkMethod | null;
+  watermark_fallback: string | null;
+  watermark_lag_seconds: number | null;
+  watermark_held_by: { pid: number; applicationName: string; xactStart: string } | null;
+  deleted_rows: string;
 }
 
 export interface WatermarkRow {
@@ -56,6 +61,9 @@ export interface WatermarkRow {
   pending_position: CursorPosition | null;
   pending_read_at: Date | null;
   pending_moves_watermark: boolean | null;
+  /** How `position` was fixed; NULL for watermarks older than the commit-safe method (lookback). */
+  method: WatermarkMethod | null;
+  pending_method: WatermarkMethod | null;
 }
 
 export interface NewTransfer {
@@ -129,7 +137,7 @@ export async function upsertModelRow(
   db: Queryable,
   transferId: string,
   model: string,
-  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes'>> & { rows?: number; bytes?: number },
+  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes' | 'deleted_rows'>> & { rows?: number; bytes?: number; deleted_rows?: number },
 ): Promise<void> {
   const cols = Object.keys(fields);
   const values = Object.values(fields).map((v) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v));
@@ -167,6 +175,7 @@ export async function savePendingManifest(
     position: CursorPosition | null;
     readAt: Date;
     movesWatermark: boolean;
+    method: WatermarkMethod;
     previousSha256: string | null;
   },
 ): Promise<boolean> {
@@ -177,7 +186,7 @@ export async function savePendingManifest(
   const r = await db.query(
     `UPDATE watermarks
      SET pending_transfer_id = $3, pending_manifest_key = $4, pending_manifest = $5, pending_position = $6,
-         pending_moves_watermark = $7, pending_read_at = $9, updated_at = now()
+         pending_moves_watermark = $7, pending_read_at = $9, pending_method = $10, updated_at = now()
      WHERE destination_id = $1 AND model = $2 AND pending_manifest IS NULL
        AND last_manifest_sha256 IS NOT DISTINCT FROM $8`,
     [
@@ -190,6 +199,7 @@ export async function savePendingManifest(
       p.movesWatermark,
       p.previousSha256,
       p.readAt,
+      p.method,
     ],
   );
   return r.rowCount === 1;
@@ -207,11 +217,12 @@ export async function commitPendingManifest(
     `UPDATE watermarks
      SET position = CASE WHEN pending_moves_watermark AND pending_position IS NOT NULL THEN pending_position ELSE position END,
          read_at = CASE WHEN pending_moves_watermark AND pending_position IS NOT NULL THEN pending_read_at ELSE read_at END,
+         method = CASE WHEN pending_moves_watermark AND pending_position IS NOT NULL THEN pending_method ELSE method END,
          last_transfer_id = pending_transfer_id,
          last_manifest_key = pending_manifest_key,
          last_manifest_sha256 = $3,
          pending_transfer_id = NULL, pending_manifest_key = NULL, pending_manifest = NULL,
-         pending_position = NULL, pending_read_at = NULL, pending_moves_watermark = NULL, updated_at = now()
+         pending_position = NULL, pending_read_at = NULL, pending_moves_watermark = NULL, pending_method = NULL, updated_at = now()
      WHERE destination_id = $1 AND model = $2 AND pending_manifest IS NOT NULL
      RETURNING *`,
     [p.destinationId, p.model, p.sha256],
@@ -277,6 +288,13 @@ export function modelView(m: TransferModelRow) {
     files: m.files,
     manifestKey: m.manifest_key,
     window: { from: m.window_from, to: m.window_to },
+    watermark: {
+      method: m.watermark_method,
+      fallback: m.watermark_fallback,
+      lagSeconds: m.watermark_lag_seconds,
+      heldBy: m.watermark_held_by,
+    },
+    deletedRows: Number(m.deleted_rows),
     startedAt: m.started_at?.toISOString() ?? null,
     finishedAt: m.finished_at?.toISOString() ?? null,
     durationMs: m.duration_ms,

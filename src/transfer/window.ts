@@ -1,52 +1,38 @@
 /**
- * Window planning: which rows of a model a transfer reads.
+ * Window planning: which rows of a model a transfer reads (docs/change-detection.md).
  *
- *   INCREMENTAL   (watermark − lookback, high]   on (cursor, primary key)
- *   FULL_REFRESH  (−∞, high]                     every row of the tenant
- *   BACKFILL      (from, to]                     a cursor range chosen by the operator
+ *   INCREMENTAL   after a commit-safe watermark   [watermark, bound)         on the cursor alone
+ *                 after a lookback watermark      (watermark − lookback, high]   on (cursor, primary key)
+ *   FULL_REFRESH  (−∞, bound) or (−∞, high]       every row of the tenant
+ *   BACKFILL      (from, to]                      a cursor range chosen by the operator
  *
- * `high` is not planned here: the reader fixes it inside the model's REPEATABLE READ READ ONLY
- * transaction (the largest (cursor, pk) of the tenant visible in that snapshot, capped by `to`), so
- * the rows read and the high end come from the same snapshot, and it is reported back to be
- * committed as the next watermark.
+ * The upper end is not planned here: the source fixes it when it opens the read, just before the
+ * snapshot. Where it can (a timestamptz cursor, a primary that lets Sluice see every session), it
+ * uses the commit-safe bound (sources/postgres/watermark.ts): no transaction that can still commit
+ * has a cursor below it, so the next window starts exactly there and nothing is read twice. Elsewhere
+ * it falls back to `high`, the largest (cursor, pk) in the snapshot, and the next window starts
+ * `lookback` before it: a row whose writer committed within `lookback` of the cursor it wrote arrives
+ * with the next transfer, at the price of re-reading the last `lookback` of rows.
  *
- * Why a lookback, and not the snapshot's xmin. A row can be committed *after* our snapshot with a
- * cursor ≤ high: a writer sets `updated_at = now()` (its transaction's start), works, and commits
- * while we read. Our snapshot cannot see it, and a window starting exactly at `high` would skip it
- * forever. Two tools exist:
- *  - the snapshot's xmin/xip (`pg_current_snapshot()`) names exactly the transactions in flight, and
- *    the next read could add "rows whose xmin was in flight then". But that needs the rows' system
- *    column `xmin`, which a SQL-query model does not expose, an OR that defeats the (cursor, pk)
- *    index, and 32→64-bit xid arithmetic across wraparound; and it does not help with cursors set by
- *    an application clock that runs behind.
- *  - a lookback: the next window starts `lookback` before the committed high, so every row whose
- *    writer took less than `lookback` between setting its cursor and committing (plus any clock skew
- *    between writers) is read by the next transfer. It works for tables and SQL models alike, keeps
- *    the read a plain index range scan, and its cost is only re-delivering the rows of the last
- *    `lookback` (at-least-once, documented with the SQL that keeps the latest row per key).
- * Sluice uses the lookback. The guarantee is therefore: a row committed with a cursor ≤ high arrives
- * in this transfer or the next one provided its writer committed within `lookback` of the cursor value
- * it wrote. test/integration/transfer-incremental.test.ts proves it with concurrent writers.
+ * The lower end depends on how the previous watermark was fixed (stored with it), not on how this
+ * read's upper end will be: a commit-safe watermark is exact whatever comes next, a lookback one
+ * never is.
  *
- * Narrowing for timestamptz cursors: a row missed by the read that started at `readAt` was committed
- * after `readAt`, hence (premise above) has a cursor > readAt − lookback. So the next window only has
- * to start at min(watermark, readAt − lookback): when the last row is older than the lookback, the
- * next increment starts exactly at the watermark and a quiet table costs no objects at all, instead of
- * re-sending its last `lookback` of rows forever. Other cursor types (timestamps without time zone,
- * dates, numbers) have no instant to compare with and always start at watermark − lookback.
- *
- * The lower end keeps the watermark's primary key: (watermark − lookback, pk) is a full position any
- * reader compares on (cursor, pk). Lookback arithmetic runs in PostgreSQL so that each cursor type
- * keeps its own meaning (timestamps, dates, integers, numerics).
+ * Narrowing for timestamptz lookback watermarks: a row missed by the read that started at `readAt`
+ * was committed after `readAt`, hence (premise above) has a cursor > readAt − lookback. So the next
+ * window only has to start at min(watermark, readAt − lookback). Lookback arithmetic runs in
+ * PostgreSQL so that each cursor type keeps its own meaning (timestamps, dates, integers, numerics).
  */
 import type { Queryable } from '../core/pg.js';
 import { SluiceError } from '../core/errors.js';
-import type { CursorPosition, ReadWindow, TransferKind } from '../core/types.js';
+import type { CursorPosition, ReadWindow, TransferKind, WatermarkMethod } from '../core/types.js';
 
 export interface PlanInput {
   kind: TransferKind;
   /** Committed watermark of (destination, model); null before the first commit. */
   watermark: CursorPosition | null;
+  /** How the watermark was fixed; null (older watermarks) counts as a lookback one. */
+  watermarkMethod?: WatermarkMethod | null;
   /** When the read that produced the watermark started; null if unknown. */
   watermarkReadAt?: Date | null;
   /** The model's lookback (seconds for time cursors, units for numeric ones). */
@@ -125,6 +111,8 @@ export async function planWindow(db: Queryable, input: PlanInput): Promise<ReadW
     case 'INCREMENTAL': {
       const wm = input.watermark;
       if (!wm) return { from: null, to: null };
+      // Exact: every row below it was read, every row at or above it was not.
+      if (input.watermarkMethod === 'commit_safe') return { from: { cursor: wm.cursor, primaryKey: [] }, to: null, fromInclusive: true };
       if (input.lookback < 0 || !Number.isFinite(input.lookback)) {
         throw new SluiceError({ code: 'invalid_lookback', message: `lookback must be ≥ 0, got ${input.lookback}.` });
       }

@@ -83,7 +83,7 @@ test('one transfer shows each model\'s rows, bytes, files, manifest, window, dur
   const t = res.json() as {
     status: string;
     kind: string;
-    results: Array<{ model: string; status: string; rows: number; bytes: number; files: number; manifestKey: string | null; durationMs: number; window: { to: unknown }; error: { code: string; actor: string } | null }>;
+    results: Array<{ model: string; status: string; rows: number; bytes: number; files: number; manifestKey: string | null; durationMs: number; window: { to: { cursor: string; primaryKey: string[] } }; watermark: { method: string; fallback: string | null; lagSeconds: number; heldBy: unknown }; error: { code: string; actor: string } | null }>;
   };
   assert.equal(t.status, 'partial');
   assert.equal(t.kind, 'INCREMENTAL');
@@ -96,7 +96,12 @@ test('one transfer shows each model\'s rows, bytes, files, manifest, window, dur
   assert.equal(goodR!.files, 1);
   assert.ok(goodR!.bytes > 0);
   assert.match(goodR!.manifestKey!, /^_manifests\/things\/dt=\d{4}-\d{2}-\d{2}\/manifest_trf_\w+\.json$/);
-  assert.deepEqual(goodR!.window.to, { cursor: '2026-01-01 00:00:39+00', primaryKey: ['39'] });
+  // Commit-safe: the window ends at the probe's bound (the read's time less a second), on the cursor alone.
+  assert.deepEqual(goodR!.window.to.primaryKey, []);
+  assert.ok(Math.abs(Date.parse(goodR!.window.to.cursor) - Date.now()) < 10 * 60_000);
+  assert.equal(goodR!.watermark.method, 'commit_safe');
+  assert.equal(goodR!.watermark.fallback, null);
+  assert.ok(goodR!.watermark.lagSeconds >= 1 && goodR!.watermark.lagSeconds < 60, String(goodR!.watermark.lagSeconds));
   assert.ok(goodR!.durationMs >= 0);
   const missing = await app.inject({ method: 'GET', url: '/v1/transfers/trf_nope', headers: auth });
   assert.equal(missing.statusCode, 404);

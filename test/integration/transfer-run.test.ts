@@ -10,7 +10,7 @@ import { runTransfer } from '../../src/transfer/run.js';
 import { publicSigningKeys } from '../../src/control/signing-keys.js';
 import { publicKeyFromJwk } from '../../src/transfer/manifest.js';
 import { verifyManifestSignature } from '../../src/transfer/manifest.js';
-import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { deliveredRows, manifestsOf, settle, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;
 const orders = tableModel('orders', 'orders', { softDelete: 'deleted_at' });
@@ -55,12 +55,12 @@ test('keys and manifests follow the bucket contract; the chain links transfers; 
   assert.equal(m.destination_id, dst);
   assert.equal(m.model, 'orders');
   assert.equal(m.type, 'INCREMENTAL');
-  assert.deepEqual(m.window, {
-    cursor_column: 'updated_at',
-    primary_key: ['id'],
-    from: null,
-    to: { cursor: '2026-01-01 01:28:00+00', primaryKey: ['88'] },
-  });
+  // Commit-safe: the window ends before the probe's bound, on the cursor alone (docs/change-detection.md).
+  assert.deepEqual(Object.keys(m.window).sort(), ['bounds', 'cursor_column', 'from', 'primary_key', 'to']);
+  assert.equal(m.window.bounds, '()');
+  assert.equal(m.window.from, null);
+  assert.deepEqual(m.window.to!.primaryKey, []);
+  assert.ok(Date.parse(m.window.to!.cursor) <= first.startedAt.getTime() + 60_000 && Date.parse(m.window.to!.cursor) > Date.parse('2026-01-02'));
   assert.deepEqual(
     m.schema.columns.map((c) => `${c.name}:${c.type}`),
     ['id:int64', 'tenant_id:string', 'updated_at:timestamp_us_utc', 'amount:decimal(12,2)', 'deleted_at:timestamp_us_utc',
@@ -88,14 +88,18 @@ test('keys and manifests follow the bucket contract; the chain links transfers; 
   assert.equal(Number(rec.rows[1].bytes), file.length);
 
   // New rows: the next manifest chains to the first one's bytes.
-  await fx.sql.query(`INSERT INTO orders VALUES (1001, 't1', '2026-02-01', 5, NULL), (1002, 't2', '2026-02-01', 6, NULL)`);
+  // Cursors from the writing transaction's clock: the contract of the commit-safe watermark.
+  await fx.sql.query(`INSERT INTO orders VALUES (1001, 't1', now(), 5, NULL), (1002, 't2', now(), 6, NULL)`);
+  await settle();
   const second = await runTransfer(fx.deps(models), { destinationId: dst });
   assert.equal(second.status, 'succeeded');
   const chain = await manifestsOf(fx.s3, 'contract', 'exports/t1', 'orders');
   assert.equal(chain.length, 2);
   assert.equal(chain[1]!.manifest.previous_manifest_sha256, crypto.createHash('sha256').update(chain[0]!.body).digest('hex'));
   assert.equal(chain[1]!.manifest.previous_manifest_key, chain[0]!.key);
-  assert.deepEqual(chain[1]!.manifest.window.from, { cursor: '2026-01-01 01:28:00+00', primaryKey: ['88'] });
+  // The next window starts exactly at the previous bound, included.
+  assert.deepEqual(chain[1]!.manifest.window.from, m.window.to);
+  assert.equal(chain[1]!.manifest.window.bounds, '[)');
   assert.equal(chain[1]!.manifest.total_rows, 1);
   assert.equal(second.models.find((x) => x.model === 'customers')!.rows, 0);
 
@@ -111,7 +115,8 @@ test('keys and manifests follow the bucket contract; the chain links transfers; 
   ]);
 
   // A soft delete arrives as a row with _sluice_deleted = true.
-  await fx.sql.query(`UPDATE orders SET deleted_at = '2026-03-01', updated_at = '2026-03-01' WHERE id = 1001`);
+  await fx.sql.query(`UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 1001`);
+  await settle();
   await runTransfer(fx.deps(models), { destinationId: dst });
   const rows = await deliveredRows(fx.s3, 'contract', 'exports/t1', 'orders');
   const versions = rows.filter((r) => r.id === 1001);
@@ -158,8 +163,8 @@ test('one model failing does not stop the others; its error says code, actor and
 test('full refresh delivers every row of the tenant; a backfill its range, without moving the watermark', async () => {
   const dst = await fx.addDestination({ tenantId: 't0', bucket: 'kinds', models: ['orders'] });
   await runTransfer(fx.deps(models), { destinationId: dst });
-  const wm = await fx.control.pool.query('SELECT position FROM watermarks WHERE destination_id = $1', [dst]);
   const full = await runTransfer(fx.deps(models), { destinationId: dst, kind: 'FULL_REFRESH' });
+  const wm = await fx.control.pool.query('SELECT position FROM watermarks WHERE destination_id = $1', [dst]);
   const back = await runTransfer(fx.deps(models), { destinationId: dst, kind: 'BACKFILL', from: '2026-01-01T00:10:00Z', to: '2026-01-01T00:30:00Z' });
   assert.equal(back.status, 'succeeded');
   const ms = await manifestsOf(fx.s3, 'kinds', '', 'orders');

@@ -4,6 +4,7 @@
  * runner's deps bound to the PostgreSQL source and the S3 object writer.
  */
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { secretContext } from '../../src/control/destinations.js';
@@ -13,6 +14,7 @@ import type { IdentitySource } from '../../src/core/identity.js';
 import { newId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
+import { COMMIT_BOUND_MARGIN_MS } from '../../src/sources/postgres/watermark.js';
 import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import type { Manifest } from '../../src/transfer/manifest.js';
@@ -149,4 +151,12 @@ export async function deliveredRows(s3: TestS3, bucket: string, prefix: string, 
     }
   }
   return rows;
+}
+
+/**
+ * Waits until rows written with `now()` so far are below the next commit-safe bound (which stays a
+ * margin behind the read's time: sources/postgres/watermark.ts).
+ */
+export async function settle(): Promise<void> {
+  await sleep(COMMIT_BOUND_MARGIN_MS + 50);
 }

@@ -44,6 +44,15 @@ export const ModelResult = z
     files: z.number().int(),
     manifestKey: z.string().nullable(),
     window: z.object({ from: Position.nullable(), to: Position.nullable() }),
+    watermark: z
+      .object({
+        method: z.enum(['commit_safe', 'lookback']).nullable().describe('how the upper end of the read was fixed (docs/change-detection.md)'),
+        fallback: z.string().nullable().describe('why the lookback was used: configured, cursor_type, replica, cannot_see_sessions, backfill'),
+        lagSeconds: z.number().nullable().describe('commit-safe: how far behind the read its bound was (an open transaction holds it back)'),
+        heldBy: z.object({ pid: z.number().int(), applicationName: z.string(), xactStart: z.string() }).nullable(),
+      })
+      .describe('WatermarkUse'),
+    deletedRows: z.number().int().describe('tombstones of hard deletes delivered (models with deletes: track)'),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     durationMs: z.number().int().nullable(),

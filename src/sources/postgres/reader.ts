@@ -25,10 +25,13 @@ import type { ColumnInfo, CursorPosition, Format, ReadSpec, ReadWindow } from '.
 import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
 import { SETTING, copyStatement, highQuery, parseRefusal, readQuery, type Refusal, type WindowBounds } from './sql.js';
+import { probeCommitBound, type CommitBound } from './watermark.js';
 
 export interface ModelRead {
   /** Columns of every file, in order: the model's columns, then `_sluice_*` metadata columns. */
   columns: ColumnInfo[];
+  /** The commit-safe bound probed just before this read's snapshot, when `probeCommitBound` was asked. */
+  commitBound: CommitBound | null;
   /** Highest (cursor, pk) of the tenant's rows in this snapshot; null when it has none. */
   high(): Promise<CursorPosition | null>;
   /** `position` moved back by `lookback` (seconds for time cursors, units otherwise), on the cursor only. */
@@ -121,7 +124,7 @@ function exportedColumns(spec: ReadSpec): ColumnInfo[] {
   });
 }
 
-export async function openModelRead(source: PostgresSource, spec: ReadSpec): Promise<ModelRead> {
+export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts: { probeCommitBound?: boolean } = {}): Promise<ModelRead> {
   const release = await source.slots.acquire();
   let client: pg.PoolClient;
   try {
@@ -136,7 +139,10 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
   let open: CopyOut | undefined;
   // The format of the last rows() call: a refusal names it.
   let lastFormat: Format = 'csv';
+  let commitBound: CommitBound | null = null;
   try {
+    // Before the snapshot, in its own statement (watermark.ts says why).
+    if (opts.probeCommitBound) commitBound = await probeCommitBound(client, source.applicationName);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // Text forms that parse back exactly and mean the same everywhere: UTC instants, ISO dates.
     await client.query(
@@ -184,11 +190,19 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec): Pro
       const calls = names.map((n, i) => `set_config('${n}', $${i + 1}, true)`).join(', ');
       await client.query(`SELECT ${calls}`, values);
     }
-    return { hasFrom: window.from !== null, fromPkCount, hasTo: window.to !== null, toPkCount };
+    return {
+      hasFrom: window.from !== null,
+      fromPkCount,
+      hasTo: window.to !== null,
+      toPkCount,
+      ...(window.fromInclusive ? { fromInclusive: true } : {}),
+      ...(window.toExclusive ? { toExclusive: true } : {}),
+    };
   }
 
   const session: ModelRead = {
     columns,
+    commitBound,
     async high() {
       try {
         const r = await client.query<Record<string, string>>(highQuery(spec.model, relation, spec.columns));

@@ -40,6 +40,9 @@ export interface WindowBounds {
   fromPkCount: number;
   hasTo: boolean;
   toPkCount: number;
+  /** Commit-safe windows are [from, to): `>=` from, `<` to. Default (from, to]. */
+  fromInclusive?: boolean;
+  toExclusive?: boolean;
 }
 
 /** WHERE clause: the tenant's rows with (cursor, pk) in (from, to]. */
@@ -54,8 +57,8 @@ export function whereClause(model: ModelDefinition, columns: ColumnInfo[], w: Wi
       ? `src.${ident(model.cursor)} ${op} ${vals[0]}`
       : `(${cols.map((c) => `src.${ident(c)}`).join(', ')}) ${op} (${vals.join(', ')})`;
   };
-  if (w.hasFrom) parts.push(bound('>', SETTING.fromCursor, SETTING.fromPk, w.fromPkCount));
-  if (w.hasTo) parts.push(bound('<=', SETTING.toCursor, SETTING.toPk, w.toPkCount));
+  if (w.hasFrom) parts.push(bound(w.fromInclusive ? '>=' : '>', SETTING.fromCursor, SETTING.fromPk, w.fromPkCount));
+  if (w.hasTo) parts.push(bound(w.toExclusive ? '<' : '<=', SETTING.toCursor, SETTING.toPk, w.toPkCount));
   return parts.join('\n  AND ');
 }
 

@@ -86,3 +86,8 @@ export function isOrderableCursor(typname: string, isArray: boolean): boolean {
 export function isTimeCursor(typname: string): boolean {
   return typname === 'timestamptz' || typname === 'timestamp' || typname === 'date';
 }
+
+/** `timestamptz` of any precision, as `format_type()` prints it: the one cursor type that carries a transaction's clock as an instant. */
+export function isTimestamptzType(pgType: string): boolean {
+  return /^timestamp(\(\d\))? with time zone$/.test(pgType.toLowerCase().trim());
+}
