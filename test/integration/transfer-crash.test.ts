@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { runTransfer, type CommitStep } from '../../src/transfer/run.js';
-import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;
 const models = [tableModel('events', 'events'), tableModel('accounts', 'accounts')];
@@ -49,6 +49,8 @@ function runChild(destinationId: string, step: CommitStep, model: string): Promi
 async function addRows(tenant: string, n: number): Promise<void> {
   await fx.sql.query(`INSERT INTO events (tenant_id, payload) SELECT $1, repeat('x', 50) || g FROM generate_series(1, $2) g`, [tenant, n]);
   await fx.sql.query(`INSERT INTO accounts (tenant_id, name) SELECT $1, 'a' || g FROM generate_series(1, $2) g`, [tenant, Math.ceil(n / 4)]);
+  // Below the next commit-safe bound: the next transfer reads them.
+  await settle();
 }
 
 const steps: Array<[CommitStep, string]> = [

@@ -1,7 +1,8 @@
 /**
  * Incremental correctness with concurrent writers. Writers set `updated_at = now()` (their
- * transaction's start) and commit later, so rows appear *behind* a high end already read: the
- * lookback (window.ts) is what brings them in with the next transfer.
+ * transaction's start) and commit later, so rows appear *behind* a high end already read. With the
+ * lookback method (forced here, or the fallback) the lookback is what brings them in with the next
+ * transfer; the default commit-safe watermark never reads past them (transfer-watermark.test.ts).
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,8 +34,8 @@ async function sourceVersions(tenant: string): Promise<string[]> {
 }
 
 test('a row committed after the snapshot with a cursor below the high end arrives with the next transfer (lookback), and would be lost without', async () => {
-  const withLookback = tableModel('items', 'items', { lookback: 5 });
-  const without = tableModel('items_no_lookback', 'items', { lookback: 0 });
+  const withLookback = tableModel('items', 'items', { lookback: 5, watermark: 'lookback' });
+  const without = tableModel('items_no_lookback', 'items', { lookback: 0, watermark: 'lookback' });
   const dst = await fx.addDestination({ tenantId: 'late', bucket: 'late' });
   const deps = fx.deps([withLookback, without]);
   await fx.sql.query(`INSERT INTO items (tenant_id) VALUES ('late')`);
@@ -65,8 +66,8 @@ test('a row committed after the snapshot with a cursor below the high end arrive
   for (const b of bounds) if (b) assert.match(b.cursor, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d*[1-9])?\+00$/);
 });
 
-test('inserts and updates while 20 consecutive transfers run: every (pk, cursor) of the source is delivered', async () => {
-  const model = tableModel('items', 'items', { lookback: 3 });
+test('lookback method: inserts and updates while 20 consecutive transfers run: every (pk, cursor) of the source is delivered', async () => {
+  const model = tableModel('items', 'items', { lookback: 3, watermark: 'lookback' });
   const dst = await fx.addDestination({ tenantId: 'busy', bucket: 'writers' });
   const deps = fx.deps([model]);
   await fx.sql.query(`INSERT INTO items (tenant_id) SELECT CASE WHEN g % 2 = 0 THEN 'busy' ELSE 'other' END FROM generate_series(1, 200) g`);

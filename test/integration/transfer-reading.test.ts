@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { runTransfer } from '../../src/transfer/run.js';
-import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { tableModel, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;
 
@@ -39,10 +39,13 @@ test('the README\'s DuckDB query gives the latest row per key from committed fil
   const dst = await fx.addDestination({ tenantId: 'r', bucket: 'reading', prefix: 'exports', format: 'parquet' });
   const deps = fx.deps([model]);
   assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
-  await fx.sql.query(`UPDATE orders SET amount = amount + 1000, updated_at = updated_at + interval '1 day' WHERE id <= 10`);
-  await fx.sql.query(`UPDATE orders SET deleted_at = '2026-02-01', updated_at = '2026-02-01' WHERE id = 20`);
+  // Cursors from the writing transaction's clock (the commit-safe watermark's contract).
+  await fx.sql.query(`UPDATE orders SET amount = amount + 1000, updated_at = now() WHERE id <= 10`);
+  await fx.sql.query(`UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 20`);
+  await settle();
   assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
-  await fx.sql.query(`UPDATE orders SET amount = -1, updated_at = '2026-03-01' WHERE id = 5`);
+  await fx.sql.query(`UPDATE orders SET amount = -1, updated_at = now() WHERE id = 5`);
+  await settle();
   assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
 
   // A local mirror of the bucket, plus an orphan with a wrong value for id 1 that must be ignored.
