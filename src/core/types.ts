@@ -180,4 +180,9 @@ export interface TransferSource {
   /** `format_type()` of a model's cursor column (window planning does lookback arithmetic in that type). */
   cursorType(model: ModelDefinition): Promise<string>;
   open(req: OpenReadRequest): Promise<EncodedModelRead>;
+  /**
+   * `deletes: track` models: removes the tenant's delete records below `before` (ISO instant), which
+   * every destination has committed past. Returns how many went.
+   */
+  pruneDeleteRecords?(model: ModelDefinition, tenantId: string, before: string): Promise<number>;
 }

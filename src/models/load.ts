@@ -10,7 +10,7 @@ import { SluiceError, describeError, validationError, type FieldProblem } from '
 import type { ColumnInfo, ModelDefinition } from '../core/types.js';
 import { describeQuery, describeTable, type CatalogColumn, type RelationInfo } from '../sources/postgres/catalog.js';
 import type { PostgresSourceOptions } from '../sources/postgres/source.js';
-import { isOrderableCursor, isTimeCursor } from '../sources/postgres/types.js';
+import { isOrderableCursor, isTimeCursor, isTimestamptzType } from '../sources/postgres/types.js';
 
 /** Lookback of a time cursor when the model sets none. */
 export const DEFAULT_TIME_LOOKBACK_SECONDS = 300;
@@ -114,6 +114,13 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
   }
   need('tenant', m.tenant);
   if (m.soft_delete !== undefined) need('soft_delete', m.soft_delete);
+  if (m.deletes === 'track') {
+    // The trigger goes on a table; the tombstone's cursor is the deleting transaction's clock.
+    if (m.table === undefined) problems.push({ field: `${at}.deletes`, message: 'delete tracking needs a table model (the trigger is installed on the table); a SQL model can model deletes with soft_delete' });
+    if (cursor && !isTimestamptzType(cursor.pgType)) {
+      problems.push({ field: `${at}.deletes`, message: `delete tracking needs a timestamptz cursor (the time of the delete); "${m.cursor}" is ${cursor.pgType}` });
+    }
+  }
 
   const primaryKey = m.primary_key ?? rel.primaryKey;
   if (primaryKey.length === 0) {

@@ -18,6 +18,7 @@ import type {
 import { checkEncodeOptions, encodeFiles } from '../formats/index.js';
 import type { RelationInfo } from '../sources/postgres/catalog.js';
 import { describeQuery, describeTable } from '../sources/postgres/catalog.js';
+import { pruneDeleteRecords, relationName } from '../sources/postgres/deletes.js';
 import { openModelRead, sourceError, type ModelRead } from '../sources/postgres/reader.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
 import { isTimestamptzType } from '../sources/postgres/types.js';
@@ -53,6 +54,11 @@ export function postgresTransferSource(source: PostgresSource, models: ModelDefi
   const columnsOf = async (model: ModelDefinition): Promise<ColumnInfo[]> => (await describe(source, model)).columns;
   return {
     models: () => models,
+    async pruneDeleteRecords(model, tenantId, before) {
+      if (!('table' in model.source)) return 0;
+      const relation = await relationName(source.pool, model.source.table);
+      return relation === null ? 0 : pruneDeleteRecords(source.pool, relation, tenantId, before);
+    },
     async cursorType(model) {
       const cursor = (await columnsOf(model)).find((c) => c.name === model.cursor);
       if (!cursor) throw sourceError(new Error(`cursor column ${model.cursor} is not in the source`), model.name);

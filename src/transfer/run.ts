@@ -29,6 +29,7 @@ import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signMani
 import {
   closeInterruptedTransfers,
   commitPendingManifest,
+  deleteRecordsCommittedBefore,
   finishTransferRow,
   getTransferRow,
   getWatermark,
@@ -106,8 +107,6 @@ export interface ModelResult {
   window: { from: CursorPosition | null; to: CursorPosition | null };
   /** How the read's upper end was fixed (null when the model failed before its read). */
   watermark: WatermarkInfo | null;
-  /** Tombstones of hard deletes among `rows`. */
-  deletedRows: number;
   durationMs: number;
   error: ErrorRecord | null;
 }
@@ -319,7 +318,6 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
     manifestKey: null,
     window: { from: null, to: null },
     watermark: null,
-    deletedRows: 0,
     durationMs: 0,
     error: null,
   };
@@ -510,6 +508,22 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   });
   result.manifestKey = key;
   await step(ctx, 'watermark_committed', model.name, key);
+  if (model.deletes === 'track' && ctx.kind !== 'BACKFILL') await pruneDeletes(ctx, model);
+}
+
+/** Drops the delete records every destination of the tenant has committed. A failure only delays it. */
+async function pruneDeletes(ctx: RunContext, model: ModelDefinition): Promise<void> {
+  const { deps, destination } = ctx;
+  if (!deps.source.pruneDeleteRecords) return;
+  try {
+    const tracked = deps.source.models().filter((m) => m.deletes === 'track');
+    const before = await deleteRecordsCommittedBefore(deps.pool, destination.tenantId, tracked.map((m) => ({ name: m.name, lookback: m.lookback })));
+    if (before === null) return;
+    const pruned = await deps.source.pruneDeleteRecords(model, destination.tenantId, before);
+    if (pruned > 0) ctx.log.info({ model: model.name, pruned, before }, 'pruned delete records every destination has committed');
+  } catch (err) {
+    ctx.log.warn({ model: model.name, err: errorRecord(err) }, 'could not prune delete records; the next transfer tries again');
+  }
 }
 
 /** Says in the logs how the read's upper end was fixed when it is worth an operator's attention. */

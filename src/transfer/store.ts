@@ -44,7 +44,6 @@ export interface TransferModelRow {
   watermark_fallback: string | null;
   watermark_lag_seconds: number | null;
   watermark_held_by: { pid: number; applicationName: string; xactStart: string } | null;
-  deleted_rows: string;
 }
 
 export interface WatermarkRow {
@@ -137,7 +136,7 @@ export async function upsertModelRow(
   db: Queryable,
   transferId: string,
   model: string,
-  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes' | 'deleted_rows'>> & { rows?: number; bytes?: number; deleted_rows?: number },
+  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes'>> & { rows?: number; bytes?: number },
 ): Promise<void> {
   const cols = Object.keys(fields);
   const values = Object.values(fields).map((v) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v));
@@ -294,10 +293,34 @@ export function modelView(m: TransferModelRow) {
       lagSeconds: m.watermark_lag_seconds,
       heldBy: m.watermark_held_by,
     },
-    deletedRows: Number(m.deleted_rows),
     startedAt: m.started_at?.toISOString() ?? null,
     finishedAt: m.finished_at?.toISOString() ?? null,
     durationMs: m.duration_ms,
     error: m.error,
   };
+}
+
+/**
+ * The instant below which every destination of `tenantId` has committed every model in `models`
+ * (delete tracking: records older than it can go). A commit-safe watermark counts as it is, a
+ * lookback one `lookback` earlier (its next window starts there). Destinations without a watermark
+ * start from the beginning and need no record. Null when no destination has one.
+ */
+export async function deleteRecordsCommittedBefore(
+  db: Queryable,
+  tenantId: string,
+  models: Array<{ name: string; lookback: number }>,
+): Promise<string | null> {
+  const r = await db.query<{ before: string | null }>(
+    `SELECT to_char(min(CASE WHEN w.method = 'commit_safe' THEN (w.position->>'cursor')::timestamptz
+                             ELSE (w.position->>'cursor')::timestamptz - make_interval(secs => m.lookback) END) AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS before
+     FROM destinations d
+     JOIN recipients r ON r.id = d.recipient_id
+     JOIN unnest($2::text[], $3::float8[]) AS m(name, lookback) ON d.models IS NULL OR m.name = ANY(d.models)
+     JOIN watermarks w ON w.destination_id = d.id AND w.model = m.name
+     WHERE r.tenant_id = $1 AND w.position IS NOT NULL`,
+    [tenantId, models.map((m) => m.name), models.map((m) => m.lookback)],
+  );
+  return r.rows[0]?.before ?? null;
 }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { enqueueTransfer, prepareQueue } from '../../src/jobs/queue.js';
 import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
-import { deliveredRows, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { deliveredRows, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
 import { until } from '../support/wait.js';
 
 const TENANTS = ['t1', 't2', 't3'];
@@ -37,6 +37,8 @@ describe('workers: crash recovery and graceful shutdown', () => {
       [nextId, tenant, n],
     );
     nextId += n;
+    // Below the next commit-safe bound: the next transfer reads them.
+    await settle();
   };
   const worker = (): Proc => {
     const p = spawnWorker(env);

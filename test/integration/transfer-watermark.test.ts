@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { createPostgresSource } from '../../src/sources/postgres/source.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer } from '../../src/transfer/run.js';

@@ -6,6 +6,7 @@ import { connectionTestRoutes } from './connection-tests.js';
 import { destinationRoutes } from './destinations.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
+import { modelRoutes } from './models.js';
 import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
@@ -31,4 +32,5 @@ export const routes: RoutePlugin[] = [
   metricsRoutes,
   triggerRoutes,
   transferRoutes,
+  modelRoutes,
 ];

@@ -52,7 +52,6 @@ export const ModelResult = z
         heldBy: z.object({ pid: z.number().int(), applicationName: z.string(), xactStart: z.string() }).nullable(),
       })
       .describe('WatermarkUse'),
-    deletedRows: z.number().int().describe('tombstones of hard deletes delivered (models with deletes: track)'),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     durationMs: z.number().int().nullable(),

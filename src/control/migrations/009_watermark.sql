@@ -13,6 +13,4 @@ ALTER TABLE transfer_models
   ADD COLUMN watermark_method text CHECK (watermark_method IN ('commit_safe', 'lookback')),
   ADD COLUMN watermark_fallback text,
   ADD COLUMN watermark_lag_seconds double precision,
-  ADD COLUMN watermark_held_by jsonb,
-  -- Tombstones of hard deletes delivered in this read (models with `deletes: track`).
-  ADD COLUMN deleted_rows bigint NOT NULL DEFAULT 0;
+  ADD COLUMN watermark_held_by jsonb;

@@ -24,7 +24,8 @@ import { METADATA_COLUMNS, type RowLayout } from '../../core/row-layout.js';
 import type { ColumnInfo, CursorPosition, Format, ReadSpec, ReadWindow } from '../../core/types.js';
 import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
-import { SETTING, copyStatement, highQuery, parseRefusal, readQuery, type Refusal, type WindowBounds } from './sql.js';
+import { deleteTrackingInstalled, trackingNotInstalled } from './deletes.js';
+import { SETTING, copyStatement, deletedVaries, highQuery, parseRefusal, readQuery, type Refusal, type WindowBounds } from './sql.js';
 import { probeCommitBound, type CommitBound } from './watermark.js';
 
 export interface ModelRead {
@@ -153,6 +154,9 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts
       [String(source.statementTimeoutMs), spec.tenantId],
     );
     relation = await relationOf(client, spec);
+    if (spec.model.deletes === 'track' && relation && !(await deleteTrackingInstalled(client, relation))) {
+      throw trackingNotInstalled(spec.model.name, relation);
+    }
   } catch (err) {
     client.release(err instanceof Error ? err : true);
     release();
@@ -160,7 +164,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts
   }
   const exported = exportedColumns(spec);
   const columns = [...exported, ...METADATA_COLUMNS];
-  const layout: RowLayout = { columns, deletedInFeed: Boolean(spec.model.softDelete), transferId: spec.transferId, syncedAt: spec.syncedAt };
+  const layout: RowLayout = { columns, deletedInFeed: deletedVaries(spec.model), transferId: spec.transferId, syncedAt: spec.syncedAt };
   const typeOf = (name: string): string => spec.columns.find((c) => c.name === name)?.pgType ?? 'text';
 
   async function setBounds(window: ReadWindow): Promise<WindowBounds> {

@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { listElement, type ColumnInfo, type Format, type ModelDefinition } from '../../core/types.js';
+import { DELETES_TABLE } from './deletes.js';
 
 
 export const SETTING = {
@@ -19,11 +20,28 @@ export const SETTING = {
 export const ident = (name: string): string => pg.escapeIdentifier(name);
 const param = (setting: string, pgType: string): string => `current_setting('${setting}')::${pgType}`;
 
-/** What the reader reads from: the table, or the model's SQL as a subquery. */
-export function fromClause(relation: string | null, model: ModelDefinition): string {
+/** Marks a tombstone (a tracked hard delete) in the reader's subquery; never a model column (`_sluice_*` are refused). */
+const TOMBSTONE = '_sluice_tombstone';
+
+/**
+ * What the reader reads from: the table, or the model's SQL as a subquery. With `deletes: track`, the
+ * table's rows plus one tombstone per recorded delete (deletes.ts): the key, tenant and cursor, NULL
+ * elsewhere. The reader's WHERE on (tenant, cursor) reaches both arms of the UNION ALL.
+ */
+export function fromClause(relation: string | null, model: ModelDefinition, columns: ColumnInfo[]): string {
   if ('table' in model.source) {
     if (!relation) throw new Error(`model ${model.name}: table relation was not resolved`);
-    return `${relation} AS src`;
+    if (model.deletes !== 'track') return `${relation} AS src`;
+    const live = columns.map((c) => ident(c.name));
+    const tomb = columns.map((c) => {
+      const k = model.primaryKey.indexOf(c.name);
+      const value =
+        c.name === model.tenant ? 'd.tenant' : c.name === model.cursor ? 'd.deleted_at' : k >= 0 ? `d.primary_key[${k + 1}]` : 'NULL';
+      return `${value}::${c.pgType} AS ${ident(c.name)}`;
+    });
+    return `(SELECT ${live.join(', ')}, false AS ${TOMBSTONE} FROM ${relation}
+      UNION ALL
+      SELECT ${tomb.join(', ')}, true FROM ${DELETES_TABLE} d WHERE d.relation = ${pg.escapeLiteral(relation)}) AS src`;
   }
   return `(${model.source.sql}) AS src`;
 }
@@ -66,12 +84,21 @@ export function orderClause(model: ModelDefinition): string {
   return [model.cursor, ...model.primaryKey].map((c) => `src.${ident(c)}`).join(', ');
 }
 
+/** Whether rows carry their own `_sluice_deleted` (a soft-delete column, or tracked hard deletes). */
+export function deletedVaries(model: ModelDefinition): boolean {
+  return Boolean(model.softDelete) || model.deletes === 'track';
+}
+
 function deletedExpression(model: ModelDefinition, columns: ColumnInfo[]): string {
-  if (!model.softDelete) return 'false';
-  const col = columns.find((c) => c.name === model.softDelete);
-  const ref = `src.${ident(model.softDelete)}`;
-  // A boolean flag counts when true; any other type (deleted_at, …) counts when set.
-  return col?.logicalType === 'boolean' ? `COALESCE(${ref}, false)` : `(${ref} IS NOT NULL)`;
+  const parts: string[] = [];
+  if (model.deletes === 'track') parts.push(`src.${TOMBSTONE}`);
+  if (model.softDelete) {
+    const col = columns.find((c) => c.name === model.softDelete);
+    const ref = `src.${ident(model.softDelete)}`;
+    // A boolean flag counts when true; any other type (deleted_at, …) counts when set.
+    parts.push(col?.logicalType === 'boolean' ? `COALESCE(${ref}, false)` : `(${ref} IS NOT NULL)`);
+  }
+  return parts.length === 0 ? 'false' : parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
 }
 
 /** Why a value is refused (the `reason` of a `value_not_representable` error). */
@@ -263,9 +290,9 @@ export function readQuery(
       const expr = columnExpression(model, c, i, format);
       return expr === `src.${ident(c.name)}` ? expr : `${expr} AS ${ident(c.name)}`;
     }),
-    ...(model.softDelete ? [`${deletedExpression(model, sourceColumns)} AS _sluice_deleted`] : []),
+    ...(deletedVaries(model) ? [`${deletedExpression(model, sourceColumns)} AS _sluice_deleted`] : []),
   ];
-  const base = `SELECT ${select.join(',\n       ')}\nFROM ${fromClause(relation, model)}\nWHERE ${whereClause(model, sourceColumns, w)}\nORDER BY ${orderClause(model)}`;
+  const base = `SELECT ${select.join(',\n       ')}\nFROM ${fromClause(relation, model, sourceColumns)}\nWHERE ${whereClause(model, sourceColumns, w)}\nORDER BY ${orderClause(model)}`;
   if (format !== 'jsonl') return base;
   // row_to_json over a subquery has no 100-argument limit (json_build_object has) and keeps column order.
   // row_to_json prints BC dates with PostgreSQL's suffix (`"0044-03-15 BC"`): a row holding one is
@@ -298,7 +325,7 @@ export function copyStatement(format: Format, query: string): string {
 export function highQuery(model: ModelDefinition, relation: string | null, columns: ColumnInfo[]): string {
   const key = [model.cursor, ...model.primaryKey];
   return `SELECT ${key.map((c, i) => `src.${ident(c)}::text AS k${i}`).join(', ')}
-FROM ${fromClause(relation, model)}
+FROM ${fromClause(relation, model, columns)}
 WHERE ${whereClause(model, columns, { hasFrom: false, fromPkCount: 0, hasTo: false, toPkCount: 0 })}
 ORDER BY ${key.map((c) => `src.${ident(c)} DESC`).join(', ')}
 LIMIT 1`;
