@@ -1,7 +1,8 @@
 /**
  * The README's DuckDB query ("Reading the data") on a real delivery: Parquet files of several
- * transfers with updates, repeats and a soft delete, plus an orphan file that no manifest lists. The
- * query, run on a local copy of the bucket, must give exactly the source's current rows.
+ * transfers with updates, a soft delete, a tracked hard delete and a full refresh after an untracked
+ * one, plus an orphan file that no manifest lists. The query, run on a local copy of the bucket, must
+ * give exactly the source's current rows.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -9,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { deleteTrackingSql } from '../../src/sources/postgres/deletes.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import { tableModel, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
 
@@ -34,21 +36,8 @@ async function readmeQuery(): Promise<string> {
   return m![1]!;
 }
 
-test('the README\'s DuckDB query gives the latest row per key from committed files only', async () => {
-  const model = tableModel('orders', 'orders', { softDelete: 'deleted_at', lookback: 120 });
-  const dst = await fx.addDestination({ tenantId: 'r', bucket: 'reading', prefix: 'exports', format: 'parquet' });
-  const deps = fx.deps([model]);
-  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
-  // Cursors from the writing transaction's clock (the commit-safe watermark's contract).
-  await fx.sql.query(`UPDATE orders SET amount = amount + 1000, updated_at = now() WHERE id <= 10`);
-  await fx.sql.query(`UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 20`);
-  await settle();
-  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
-  await fx.sql.query(`UPDATE orders SET amount = -1, updated_at = now() WHERE id = 5`);
-  await settle();
-  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
-
-  // A local mirror of the bucket, plus an orphan with a wrong value for id 1 that must be ignored.
+/** The README's view over a local mirror of the bucket (plus an orphan that must be ignored): "id=amount" of the current rows. */
+async function currentRows(): Promise<string[]> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-reading-'));
   try {
     const keys = await fx.s3.list('reading');
@@ -70,12 +59,10 @@ test('the README\'s DuckDB query gives the latest row per key from committed fil
       );
       const statements = sql.split(';').map((s) => s.trim()).filter((s) => s && !/^--[^\n]*$/.test(s));
       await conn.run(statements[0]!);
-      const current = await conn.runAndReadAll(`SELECT id::BIGINT AS id, amount::VARCHAR AS amount FROM orders_current WHERE NOT _sluice_deleted ORDER BY id`);
-      const got = current.getRowObjects().map((r) => `${r.id}=${r.amount}`);
-      const src = await fx.sql.query(`SELECT id, amount::text AS amount FROM orders WHERE deleted_at IS NULL ORDER BY id`);
-      assert.deepEqual(got, src.rows.map((r) => `${r.id}=${r.amount}`));
-      const deleted = await conn.runAndReadAll('SELECT id::BIGINT AS id FROM orders_current WHERE _sluice_deleted');
-      assert.deepEqual(deleted.getRowObjects().map((r) => Number(r.id)), [20]);
+      const deleted = await conn.runAndReadAll('SELECT count(*)::INTEGER AS n FROM orders_current WHERE _sluice_deleted');
+      assert.equal(Number(deleted.getRowObjects()[0]!.n), 0, 'the view drops deleted keys');
+      const current = await conn.runAndReadAll(`SELECT id::BIGINT AS id, amount::VARCHAR AS amount FROM orders_current ORDER BY id`);
+      return current.getRowObjects().map((r) => `${r.id}=${r.amount}`);
     } finally {
       conn.closeSync();
       duck.closeSync();
@@ -83,4 +70,47 @@ test('the README\'s DuckDB query gives the latest row per key from committed fil
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+async function sourceRows(): Promise<string[]> {
+  const src = await fx.sql.query(`SELECT id, amount::text AS amount FROM orders WHERE deleted_at IS NULL ORDER BY id`);
+  return src.rows.map((r) => `${r.id}=${r.amount}`);
+}
+
+test('the README\'s DuckDB query gives the rows that exist now, from committed files only: soft deletes, tracked hard deletes and a full refresh drop keys', async () => {
+  const model = tableModel('orders', 'orders', { softDelete: 'deleted_at', lookback: 120 });
+  const dst = await fx.addDestination({ tenantId: 'r', bucket: 'reading', prefix: 'exports', format: 'parquet' });
+  const deps = fx.deps([model]);
+  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
+  // Cursors from the writing transaction's clock (the commit-safe watermark's contract).
+  await fx.sql.query(`UPDATE orders SET amount = amount + 1000, updated_at = now() WHERE id <= 10`);
+  await fx.sql.query(`UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 20`);
+  await settle();
+  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
+  await fx.sql.query(`UPDATE orders SET amount = -1, updated_at = now() WHERE id = 5`);
+  await settle();
+  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
+  let got = await currentRows();
+  assert.deepEqual(got, await sourceRows());
+  assert.ok(!got.some((r) => r.startsWith('20=')), 'the soft-deleted key is dropped');
+
+  // A hard delete with delete tracking: its tombstone drops the key.
+  await fx.sql.query(deleteTrackingSql({ relation: 'public.orders', tenant: 'tenant_id', cursor: 'updated_at', primaryKey: ['id'], readerRole: 'postgres' }));
+  const tracked = { ...model, deletes: 'track' as const };
+  await fx.sql.query('DELETE FROM orders WHERE id = 30');
+  await settle();
+  assert.equal((await runTransfer(fx.deps([tracked]), { destinationId: dst })).status, 'succeeded');
+  got = await currentRows();
+  assert.deepEqual(got, await sourceRows());
+  assert.ok(!got.some((r) => r.startsWith('30=')));
+
+  // An untracked hard delete is not delivered: the key stays until a full refresh, which drops it.
+  await fx.sql.query('DROP TRIGGER sluice_track_deletes ON orders; DELETE FROM orders WHERE id = 40');
+  await settle();
+  assert.equal((await runTransfer(deps, { destinationId: dst })).status, 'succeeded');
+  assert.ok((await currentRows()).some((r) => r.startsWith('40=')), 'not delivered without tracking');
+  assert.equal((await runTransfer(deps, { destinationId: dst, kind: 'FULL_REFRESH' })).status, 'succeeded');
+  got = await currentRows();
+  assert.deepEqual(got, await sourceRows());
+  assert.ok(!got.some((r) => r.startsWith('40=')), 'the full refresh drops it');
 });
