@@ -9,7 +9,8 @@ import { createApiKey, hashApiKey } from '../control/apikeys.js';
 
 export const DEMO_MODELS_YAML = `# Models of the demo dataset (the "shop" schema of the sluice_demo database), written by \`npm start\`.
 # Every model is filtered by tenant_id = the recipient's tenant and read incrementally on updated_at.
-# The demo's writes are tiny transactions, so a one-minute lookback (default 5m) is plenty.
+# Reads use the commit-safe watermark; the one-minute lookback is only its fallback (a replica, a role
+# without pg_read_all_stats): the demo's writes are tiny transactions.
 source:
   max_concurrent_queries: 4
   statement_timeout: 5m

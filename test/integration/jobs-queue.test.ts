@@ -196,6 +196,23 @@ describe('job queue, scheduler and worker', () => {
       );
     });
 
+    it('exposes each model\'s watermark lag and its lookback fallbacks in metrics', async () => {
+      const [d] = await insertDestinations(db.pool, 1, { frequencyMinutes: null });
+      behaviour.set(d!.id, async (job) => ({
+        transferId: job.transferId,
+        status: 'succeeded',
+        models: [
+          { model: 'held', rows: 0, bytes: 0, files: 0, watermark: { method: 'commit_safe', fallback: null, lagSeconds: 42.5 } },
+          { model: 'standby', rows: 0, bytes: 0, files: 0, watermark: { method: 'lookback', fallback: 'replica', lagSeconds: null } },
+        ],
+      }));
+      await enqueueTransfer(db.pool, { destinationId: d!.id });
+      await until('the lag to be exposed', async () =>
+        /sluice_watermark_lag_seconds\{model="held"\} 42\.5/.test(await metrics.registry.getSingleMetricAsString('sluice_watermark_lag_seconds')),
+      );
+      assert.match(await metrics.registry.getSingleMetricAsString('sluice_watermark_fallbacks_total'), /\{model="standby",reason="replica"\} 1/);
+    });
+
     it('records connection tests and exposes queue depth in metrics', async () => {
       metrics.observeQueue(() => queueStats(db.pool));
       const text = await metrics.registry.metrics();

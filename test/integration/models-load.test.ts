@@ -112,6 +112,13 @@ models:
     cursor: version
     tenant: account_id
     lookback: 5m
+    deletes: track
+  - name: sql_deletes
+    sql: SELECT id, account_id, updated_at FROM orders
+    primary_key: id
+    cursor: updated_at
+    tenant: account_id
+    deletes: track
 `);
     assert.deepEqual(lines, [
       'models[0] (missing).table: table nope does not exist (or the source user cannot see it)',
@@ -122,7 +129,9 @@ models:
       'models[1] (orders).columns: must include "doc" (cursor and primary key columns let recipients find the latest row)',
       'models[2] (events).primary_key: events has no primary key constraint; declare primary_key (the columns that identify a row)',
       'models[3] (bad_sql).sql: the SQL query does not run: relation "nowhere" does not exist',
+      'models[4] (versioned).deletes: delete tracking needs a timestamptz cursor (the time of the delete); "version" is bigint',
       'models[4] (versioned).lookback: cursor "version" is a number: give the lookback as a number of units, not a duration',
+      'models[5] (sql_deletes).deletes: delete tracking needs a table model (the trigger is installed on the table); a SQL model can model deletes with soft_delete',
     ]);
   });
 

@@ -33,6 +33,21 @@ test('incremental window: (watermark − lookback, high], the watermark\'s pk ke
   });
 });
 
+test('after a commit-safe watermark the next window starts exactly at it, included, on the cursor alone; lookback settings do not matter', async () => {
+  const wm = { cursor: '2026-01-01T00:10:00.000000Z', primaryKey: [] };
+  for (const lookback of [0, 300]) {
+    assert.deepEqual(
+      await planWindow(db.pool, { kind: 'INCREMENTAL', watermark: wm, watermarkMethod: 'commit_safe', lookback, cursorType: 'timestamp with time zone' }),
+      { from: wm, to: null, fromInclusive: true },
+    );
+  }
+  // A watermark written by the lookback method (or before the method existed) keeps the lookback rules.
+  assert.deepEqual(
+    (await planWindow(db.pool, { kind: 'INCREMENTAL', watermark: { cursor: '100', primaryKey: ['7'] }, watermarkMethod: 'lookback', lookback: 10, cursorType: 'bigint' })).from,
+    { cursor: '90', primaryKey: ['7'] },
+  );
+});
+
 test('timestamptz: a quiet table starts at the watermark once its last row is older than the lookback', async () => {
   const wm = { cursor: '2026-01-01T00:10:00Z', primaryKey: ['42'] };
   // The last read started long after the last row: nothing can still be in flight below the watermark.

@@ -36,7 +36,7 @@ export function registerModels(program: Command): void {
       for (const m of models.models) {
         const d = m.definition;
         const from = 'table' in d.source ? `table ${d.source.table}` : 'SQL query';
-        console.log(`${d.name}  (${from}; key ${d.primaryKey.join(', ')}; cursor ${d.cursor}; tenant ${d.tenant}${d.softDelete ? `; soft delete ${d.softDelete}` : ''}${d.lookback ? `; lookback ${d.lookback}` : ''})`);
+        console.log(`${d.name}  (${from}; key ${d.primaryKey.join(', ')}; cursor ${d.cursor}; tenant ${d.tenant}${d.softDelete ? `; soft delete ${d.softDelete}` : ''}${d.watermark === 'lookback' ? '; lookback method' : ''}${d.lookback ? `; lookback ${d.lookback}` : ''}${d.deletes === 'track' ? '; hard deletes tracked' : ''})`);
         const width = Math.max(...m.columns.map((c) => c.name.length));
         for (const c of m.columns) console.log(`  ${c.name.padEnd(width)}  ${c.logicalType.padEnd(18)} ${c.pgType}`);
       }
