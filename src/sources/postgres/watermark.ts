@@ -32,7 +32,7 @@ export const COMMIT_BOUND_MARGIN_MS = 1000;
 export type CommitBound =
   | {
       usable: true;
-      /** The bound, ISO 8601 UTC with microseconds: rows with cursor < bound are safe to read. */
+      /** The bound, in the reader's text form (`2026-01-01 00:08:30.5+00`): rows with cursor < bound are safe to read. */
       bound: string;
       /** statement_timestamp() of the probe. */
       at: string;
@@ -41,7 +41,11 @@ export type CommitBound =
     }
   | { usable: false; reason: Extract<WatermarkFallback, 'replica' | 'cannot_see_sessions'> };
 
-const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+/** `expr` (a timestamptz) as the reader prints it, the one text form of window bounds: `2026-01-01 00:08:30.5+00`. */
+const text = (expr: string): string => {
+  const utc = `(${expr}) AT TIME ZONE 'UTC'`;
+  return `to_char(${utc}, 'YYYY-MM-DD HH24:MI:SS') || rtrim(rtrim(to_char(${utc}, '.US'), '0'), '.') || '+00'`;
+};
 
 /** Runs the probe on `client`, which must not be inside a transaction (see the header). */
 export async function probeCommitBound(client: pg.ClientBase, readerApplicationName: string): Promise<CommitBound> {
@@ -69,10 +73,10 @@ export async function probeCommitBound(client: pg.ClientBase, readerApplicationN
      SELECT pg_is_in_recovery() AS in_recovery,
             -- Rows the role may not see in full (no backend type): sessions whose transactions are hidden.
             (SELECT count(*) FROM a WHERE backend_type IS NULL) AS hidden,
-            to_char(statement_timestamp() AT TIME ZONE 'UTC', ${ISO}) AS at,
-            to_char(b.bound AT TIME ZONE 'UTC', ${ISO}) AS bound,
+            ${text('statement_timestamp()')} AS at,
+            ${text('b.bound')} AS bound,
             extract(epoch FROM statement_timestamp() - b.bound)::float8 AS lag,
-            o.pid, o.application_name, to_char(o.xact_start AT TIME ZONE 'UTC', ${ISO}) AS xact_start
+            o.pid, o.application_name, CASE WHEN o.xact_start IS NOT NULL THEN ${text('o.xact_start')} END AS xact_start
      FROM b LEFT JOIN oldest o ON o.xact_start = b.bound`,
     [readerApplicationName, COMMIT_BOUND_MARGIN_MS],
   );
