@@ -9,6 +9,8 @@ import { metricsRoutes } from './metrics.js';
 import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
+import { setupLinkRoutes } from './setup-links.js';
+import { setupPageRoutes } from '../setup/page.js';
 import { triggerRoutes } from './trigger.js';
 import { transferRoutes } from './transfers.js';
 import type { RoutePlugin } from '../types.js';
@@ -31,4 +33,6 @@ export const routes: RoutePlugin[] = [
   metricsRoutes,
   triggerRoutes,
   transferRoutes,
+  setupLinkRoutes,
+  setupPageRoutes,
 ];
