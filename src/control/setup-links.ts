@@ -269,9 +269,10 @@ export async function listSetupLinks(db: Queryable, recipientId: string): Promis
 }
 
 /** Revokes a link (idempotent): its page and every session it opened stop working at once. */
-export async function revokeSetupLink(db: Queryable, recipientId: string, linkId: string): Promise<SetupLinkView> {
+export async function revokeSetupLink(db: Queryable, recipientId: string | null, linkId: string): Promise<SetupLinkView> {
+  // The API names the recipient (a link id under another recipient is "not found"); the CLI need not.
   const { rows } = await db.query<LinkRow>(
-    `UPDATE setup_links SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND recipient_id = $2 RETURNING *`,
+    `UPDATE setup_links SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND ($2::text IS NULL OR recipient_id = $2) RETURNING *`,
     [linkId, recipientId],
   );
   if (!rows[0]) throw notFound('setup link', linkId);

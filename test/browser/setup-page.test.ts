@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The recipient's setup page in a real browser (Debian's Chromium, driven by Playwright), against a
  * real `sluice start`: embedded PostgreSQL, the worker, the local S3 server and the demo data. The
@@ -186,7 +187,7 @@ describe('setup page in Chromium', () => {
     await page.locator('#state', { hasText: 'Paused' }).waitFor();
     await page.getByRole('button', { name: 'Resume delivery' }).click();
     await page.locator('#state', { hasText: 'Delivering' }).waitFor();
-    await page.getByLabel('Delivery').selectOption('60');
+    await page.getByLabel('Delivery frequency').selectOption('60');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.locator('#settings-saved', { hasText: 'Saved.' }).waitFor();
     const dests = await api('GET', '/v1/destinations');
@@ -260,7 +261,7 @@ describe('setup page in Chromium', () => {
     // (No named functions inside evaluate: the test's transpiler would wrap them in a helper the page lacks.)
     const statuses = await page.evaluate(async () =>
       Promise.all(
-        [{}, { 'x-csrf-token': 'x'.repeat(43) }, { 'x-csrf-token': document.querySelector('meta[name="csrf-token"]')!.getAttribute('content')! }].map(
+        [{} as Record<string, string>, { 'x-csrf-token': 'x'.repeat(43) }, { 'x-csrf-token': document.querySelector('meta[name="csrf-token"]')!.getAttribute('content')! }].map(
           async (headers) => (await fetch('/setup/api/validate', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"bucket":"x"}' })).status,
         ),
       ),

@@ -1,3 +1,4 @@
+/* global document, navigator, getSelection, location, setTimeout, clearTimeout, fetch -- a browser script */
 // The setup page's behaviour: field checks as you type, policies filled in for your bucket, copy
 // buttons, the connection test with its steps, and the status page's actions. It talks only to the
 // link-scoped JSON calls under /setup/api (documented in the OpenAPI document), sending the CSRF
