@@ -173,7 +173,7 @@ describe('setup page in Chromium', () => {
       await page.waitForTimeout(1000);
       await page.reload();
     }
-    const row = page.locator('#transfers tbody tr').first();
+    const row = page.locator('#transfers tbody tr', { hasText: 'succeeded' }).first();
     assert.match((await row.textContent()) ?? '', /succeeded/);
     assert.match((await row.locator('td').nth(2).textContent()) ?? '', /^[1-9]\d*$/, 'rows were delivered');
     assert.equal(await page.locator('#location').textContent(), 's3://sluice-demo-globex/exports/');

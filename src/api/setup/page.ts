@@ -306,7 +306,9 @@ export const setupPageRoutes: RoutePlugin = {
       const dest = s.link.destinationId ? await getDestination(pool, s.link.destinationId) : null;
       const audience = dest?.audience ?? s.link.audience;
       const fromArn = dest?.auth.kind === 'role' ? parseRoleArn(dest.auth.roleArn)?.accountId : undefined;
-      const accountId = input.accountId ?? fromArn;
+      // An S3-compatible store's IAM (Ceph RGW) has no accounts: its ARNs carry an empty account id.
+      const accountless = Boolean(s.link.store.endpoint ?? dest?.endpoint);
+      const accountId = input.accountId ?? fromArn ?? (accountless ? '' : undefined);
       const region = dest?.region ?? s.link.prefill.region ?? 'us-east-1';
       const policies: DestinationPolicies = destinationPolicies({
         bucket: input.bucket,
@@ -568,7 +570,15 @@ export const setupPageRoutes: RoutePlugin = {
         let firstTransferId = link.firstTransferId || null;
         if (test.status === 'passed' && !firstTransferId) {
           const destinationId = link.destinationId;
-          firstTransferId = await queueFirstTransferOnce(pool, link.id, async () => (await enqueueTransfer(pool, { destinationId, trigger: 'setup' })).transferId);
+          firstTransferId = await queueFirstTransferOnce(pool, link.id, async () => {
+            const queued = await enqueueTransfer(pool, { destinationId, trigger: 'setup' });
+            // The first transfer delivers everything so far: the schedule starts one period after it.
+            await pool.query(
+              `UPDATE destinations SET next_run_at = coalesce(next_run_at, now() + frequency_minutes * interval '1 minute') WHERE id = $1`,
+              [destinationId],
+            );
+            return queued.transferId;
+          });
         }
         return { destinationId: link.destinationId, test, firstTransferId };
       },
