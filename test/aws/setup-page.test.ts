@@ -15,7 +15,7 @@ import type { DestinationPolicies } from '../../src/destinations/s3/policies.js'
 import { s3ConnectionTester } from '../../src/jobs/runners.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
