@@ -77,7 +77,7 @@ const STEP_WORDS = {
   put_object: 'Write a test file (PutObject)',
   delete_object: 'Delete the test file (DeleteObject)',
 };
-const STATUS_WORDS = { passed: 'passed', failed: 'failed', skipped: 'skipped' };
+const STATUS_WORDS = { passed: 'passed', failed: 'failed', skipped: 'skipped', running: 'running…', waiting: 'waiting' };
 
 function renderTest(run) {
   $('test-result').hidden = false;
@@ -88,7 +88,16 @@ function renderTest(run) {
   else if (run.status === 'running') phase.textContent = 'Running on a worker…';
   else if (run.status === 'error') phase.textContent = `The test could not run: ${run.error?.message ?? 'unknown error'} ${run.error?.hint ?? ''}`;
   else phase.textContent = run.status === 'passed' ? 'The connection test passed.' : 'The connection test failed. See what to change below.';
-  const steps = run.result?.steps ?? Object.keys(STEP_WORDS).map((step) => ({ step, status: run.status === 'running' ? 'running' : 'waiting' }));
+  // While the test runs, the worker records each step as it finishes: show those, the next one as
+  // running and the rest as waiting.
+  const steps = [...(run.result?.steps ?? [])];
+  if (run.status === 'queued' || run.status === 'running') {
+    for (const step of Object.keys(STEP_WORDS)) {
+      if (steps.some((s) => s.step === step)) continue;
+      const next = run.status === 'running' && !steps.some((s) => s.status === 'running');
+      steps.push({ step, status: next ? 'running' : 'waiting' });
+    }
+  }
   for (const s of steps) {
     const li = document.createElement('li');
     li.className = `step-${s.status}`;
