@@ -4,6 +4,8 @@
  * rate limits, the boundary between recipients, and that tokens never reach the log.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestApi, type TestApi } from '../support/api.js';
 
@@ -198,5 +200,25 @@ describe('setup links', () => {
     }
     assert.ok(!doc.paths['/setup/{token}'], 'the token route is not an API call');
     assert.ok(doc.components.securitySchemes.setupSession);
+  });
+});
+
+describe('setup page branding', () => {
+  it("shows the provider's name and serves its logo from Sluice itself", async () => {
+    await fs.mkdir(path.resolve('.tmp'), { recursive: true });
+    const logo = path.resolve('.tmp', `logo-${process.pid}.svg`);
+    await fs.writeFile(logo, '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
+    const t = await startTestApi({ SLUICE_PROVIDER_NAME: 'Initrode Data', SLUICE_PROVIDER_LOGO_FILE: logo });
+    try {
+      const page = await t.app.inject({ method: 'GET', url: '/setup' });
+      assert.match(page.body, /<img class="logo" src="\/setup\/assets\/logo" alt="">/);
+      assert.match(page.body, /Ask Initrode Data for a new setup link\./);
+      const img = await t.app.inject({ method: 'GET', url: '/setup/assets/logo' });
+      assert.equal(img.headers['content-type'], 'image/svg+xml');
+      assert.equal((await t.app.inject({ method: 'GET', url: '/setup/assets/other' })).statusCode, 404);
+    } finally {
+      await t.close();
+      await fs.rm(logo, { force: true });
+    }
   });
 });
