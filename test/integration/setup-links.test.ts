@@ -4,6 +4,8 @@
  * rate limits, the boundary between recipients, and that tokens never reach the log.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -219,6 +221,52 @@ describe('setup page branding', () => {
     } finally {
       await t.close();
       await fs.rm(logo, { force: true });
+    }
+  });
+});
+
+describe('sluice links', () => {
+  it('creates a link (URL printed once), lists it without the token and revokes it', async () => {
+    const t = await startTestApi();
+    const dataDir = await fs.mkdtemp(path.resolve('.tmp', 'links-cli-'));
+    const sluice = async (args: string[]) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'links', ...args], {
+        env: {
+          ...process.env,
+          DATABASE_URL: t.db.url,
+          SLUICE_DATA_DIR: dataDir,
+          SLUICE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
+          SLUICE_PUBLIC_URL: 'https://sluice.example.com',
+          SLUICE_LOG_FORMAT: 'json',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, out, err };
+    };
+    try {
+      const r = (await t.app.inject({ method: 'POST', url: '/v1/recipients', headers: t.auth, payload: { name: 'CLI', tenantId: 'cli' } })).json() as { id: string };
+      const made = await sluice(['create', '--recipient', r.id, '--bucket', 'cli-exports', '--region', 'eu-west-1', '--auth-methods', 'role', '--expires-in-days', '2']);
+      assert.equal(made.code, 0, made.err);
+      assert.match(made.out, /^https:\/\/sluice\.example\.com\/setup\/sls_[A-Za-z0-9_-]{43}\n$/);
+      assert.match(made.err, /created setup link lnk_\w+ .*shown only now/);
+      const bad = await sluice(['create', '--recipient', r.id, '--bucket', 'Bad_Bucket', '--expires-in-days', '45']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.err, /expiresInDays/);
+      const listed = await sluice(['list', '--recipient', r.id, '--json']);
+      const links = JSON.parse(listed.out) as Array<{ id: string; status: string; prefill: { bucket: string }; allowed: { authMethods: string[] } }>;
+      assert.equal(links.length, 1);
+      assert.deepEqual([links[0]!.status, links[0]!.prefill.bucket, links[0]!.allowed.authMethods], ['active', 'cli-exports', ['role']]);
+      assert.ok(!listed.out.includes(made.out.trim().split('/').pop()!), 'no token in the list');
+      const revoked = await sluice(['revoke', links[0]!.id, '--json']);
+      assert.equal((JSON.parse(revoked.out) as { status: string }).status, 'revoked');
+    } finally {
+      await t.close();
+      await fs.rm(dataDir, { recursive: true, force: true });
     }
   });
 });
