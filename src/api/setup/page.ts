@@ -522,6 +522,8 @@ export const setupPageRoutes: RoutePlugin = {
         };
         // Every rule of a save, before anything is stored or a test slot is taken.
         try {
+          // A kept secret is not re-checked (it was when stored): a well-formed stand-in fills the auth
+          // slot and any auth problem is dropped below, so only the other fields are judged.
           await validateDestinationConfig({ ...config, auth: auth ?? { roleArn: 'arn:aws:iam::000000000000:role/kept' } }, { config: deps.config });
         } catch (err) {
           if (err instanceof SluiceError && err.details) problems.push(...err.details.filter((d) => !(keepSecret && d.field.startsWith('auth'))));
