@@ -63,6 +63,16 @@ const EnvSchema = z.object({
   SLUICE_ALLOW_HTTP_ENDPOINTS: bool.default(false),
   /** Hosts or CIDRs that endpoints may resolve to although they are loopback/private. */
   SLUICE_ENDPOINT_ALLOWLIST: csv.default([]),
+  /** Setup page: the provider's name at the top of the page, and an optional logo (a local PNG, SVG or JPEG file). */
+  SLUICE_PROVIDER_NAME: z.string().trim().min(1).max(100).default('Sluice'),
+  SLUICE_PROVIDER_LOGO_FILE: z.string().optional(),
+  /** Setup page: CSP frame-ancestors — who may embed the page ('none' by default; e.g. "'self' https://app.example.com"). */
+  SLUICE_SETUP_FRAME_ANCESTORS: z
+    .string()
+    .regex(/^[\w\s'.:/*-]+$/, "must be a CSP source list such as 'none' or 'self' https://app.example.com")
+    .default("'none'"),
+  /** Setup page: connection tests one setup link may request per hour. */
+  SLUICE_SETUP_TESTS_PER_HOUR: z.coerce.number().int().min(1).max(1000).default(20),
   SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   SLUICE_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
 });

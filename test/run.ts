@@ -6,6 +6,7 @@
  *   npm test                       unit + integration
  *   npm test -- test/unit/x.test.ts   only the files named
  *   npm run test:aws               the AWS-compatibility suite against Ceph RGW (test/aws)
+ *   npm run test:browser           the setup page in headless Chromium (test/browser; Debian's chromium)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -29,7 +30,8 @@ async function listTests(dirs: string[]): Promise<string[]> {
   return out.sort();
 }
 
-const files = named.length > 0 ? named : await listTests(suite === 'aws' ? ['test/aws'] : ['test/unit', 'test/integration']);
+const SUITES: Record<string, string[]> = { aws: ['test/aws'], browser: ['test/browser'] };
+const files = named.length > 0 ? named : await listTests(SUITES[suite ?? ''] ?? ['test/unit', 'test/integration']);
 if (files.length === 0) {
   console.error(`no test files found for suite ${suite}`);
   process.exit(1);

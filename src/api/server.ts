@@ -55,10 +55,19 @@ export async function buildServer(deps: ApiDeps, opts: BuildOptions = {}): Promi
       info: {
         title: 'Sluice API',
         version: '1',
-        description: 'Operator API of Sluice: recipients, destinations, trust policies and connection tests.',
+        description: 'Operator API of Sluice: recipients, destinations, trust policies, connection tests and setup links; and the link-scoped calls of the recipient\'s setup page (/setup/api).',
       },
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An operator key from `sluice apikeys create`.' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'An operator key from `sluice apikeys create`.' },
+          setupSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'sluice_setup',
+            description:
+              'The setup page session a setup link was exchanged for (GET /setup/{token}). State-changing calls also need the header X-CSRF-Token with the token of the page (its csrf-token meta tag).',
+          },
+        },
       },
     },
     transform: jsonSchemaTransform,

@@ -2,7 +2,7 @@
  * Connection tests of a saved destination (result recorded: a pass makes it active) and of an
  * unsaved configuration (validated exactly like a create; nothing stored).
  */
-import { runConnectionTest, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
+import { runConnectionTest, type ConnectionTestDeps, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
 import { newAudience } from '../core/audience.js';
 import type { IdentitySource } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
@@ -23,6 +23,8 @@ export interface ConnectionTestRunDeps extends ValidateDeps {
   log: Logger;
   /** Per-call timeout of the test's requests (the S3 code's default otherwise). */
   timeoutMs?: number;
+  /** The steps so far, after each step (see ConnectionTestDeps.onStep). */
+  onStep?: ConnectionTestDeps['onStep'];
 }
 
 export async function testSavedDestination(
@@ -37,6 +39,7 @@ export async function testSavedDestination(
     log: deps.log,
     endpointPolicy: endpointPolicy(deps.config),
     ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}),
+    ...(deps.onStep ? { onStep: deps.onStep } : {}),
   });
   const failed = result.steps.find((s) => s.status === 'failed');
   const destination = await recordConnectionTest(db, id, {

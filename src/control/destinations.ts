@@ -459,6 +459,9 @@ export async function createDestination(
   secrets: SecretBox,
   deps: ValidateDeps,
   input: unknown,
+  // Not input: a setup link reserves the audience when it is created, so that the trust policy its
+  // page shows is final before the destination exists.
+  opts: { audience?: string } = {},
 ): Promise<DestinationView> {
   const parsed = parseInput(DestinationCreateInput, input, 'destination');
   const settings = await checkedSettings(parsed, deps);
@@ -479,7 +482,7 @@ export async function createDestination(
         id,
         parsed.recipientId,
         settings.name,
-        newAudience(),
+        opts.audience ?? newAudience(),
         settings.bucket,
         settings.region,
         settings.prefix,

@@ -11,6 +11,8 @@ import type S3rverClass from 's3rver';
 import { SluiceError } from '../core/errors.js';
 
 export const DEMO_BUCKET = 'sluice-demo';
+/** The bucket the second demo recipient connects on the setup page. */
+export const DEMO_SETUP_BUCKET = 'sluice-demo-globex';
 /**
  * The demo destination's access key (stored encrypted like any other). s3rver accepts only key ids
  * registered in its account registry, so the demo registers this pair when it starts the server.
@@ -46,7 +48,7 @@ export async function startDemoBucket(dataDir: string, opts: { port?: number } =
     address: '127.0.0.1',
     silent: true,
     directory,
-    configureBuckets: [{ name: DEMO_BUCKET }],
+    configureBuckets: [{ name: DEMO_BUCKET }, { name: DEMO_SETUP_BUCKET }],
   });
   const addr = await server.run();
   return {

@@ -6,9 +6,11 @@
 import type { Pool } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
+import type { Config } from '../config.js';
+import { createSetupLink } from '../control/setup-links.js';
 import { newAudience } from '../core/audience.js';
 import { newId } from '../core/ids.js';
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, type DemoBucket } from './bucket.js';
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, DEMO_SETUP_BUCKET, type DemoBucket } from './bucket.js';
 
 export const DEMO_TENANT = 'acme';
 export const DEMO_PREFIX = 'exports';
@@ -63,4 +65,46 @@ export async function enableDemoSchedule(pool: Pool, destinationId: string): Pro
       WHERE id = $1`,
     [destinationId],
   );
+}
+
+/** The second demo recipient, who connects its bucket itself on the setup page. */
+export const DEMO_SETUP_TENANT = 'globex';
+
+export interface DemoSetupLink {
+  recipientId: string;
+  url: string;
+  /** The destination set up through an earlier link, if any (then the link opens its status page). */
+  destinationId: string | null;
+}
+
+/**
+ * Ensures the second demo recipient ("Globex", tenant `globex`) and makes a fresh setup link for it:
+ * links open one browser session each, so every start prints a new one. Its page is fixed on the local
+ * bucket (an S3-compatible store on 127.0.0.1), with access keys as the only way in (s3rver has no IAM).
+ */
+export async function demoSetupLink(pool: Pool, config: Config, bucket: DemoBucket): Promise<DemoSetupLink> {
+  const { recipientId, destinationId } = await withTransaction(pool, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice:demo-setup'))");
+    const found = await client.query<{ id: string }>('SELECT id FROM recipients WHERE tenant_id = $1', [DEMO_SETUP_TENANT]);
+    let id = found.rows[0]?.id;
+    if (!id) {
+      id = newId('rcp');
+      await client.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [id, 'Globex Corp. (demo)', DEMO_SETUP_TENANT]);
+    }
+    // The bucket's port changes at every start: point the destination set up earlier at it.
+    const d = await client.query<{ id: string }>(
+      `UPDATE destinations SET endpoint = $2, updated_at = now()
+        WHERE recipient_id = $1 AND bucket = $3 AND status <> 'disabled' RETURNING id`,
+      [id, bucket.endpoint, DEMO_SETUP_BUCKET],
+    );
+    return { recipientId: id, destinationId: d.rows[0]?.id ?? null };
+  });
+  const link = await createSetupLink(pool, { config }, recipientId, {
+    expiresInDays: 1,
+    ...(destinationId ? { destinationId } : {}),
+    prefill: { bucket: DEMO_SETUP_BUCKET, region: 'us-east-1', prefix: DEMO_PREFIX, frequencyMinutes: 15 },
+    allowed: { authMethods: ['access_key'] },
+    store: { endpoint: bucket.endpoint, forcePathStyle: true, conditionalWrites: false, requestChecksums: false },
+  });
+  return { recipientId, url: link.url, destinationId };
 }

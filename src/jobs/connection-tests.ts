@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
-import type { ConnectionTestResult } from '../destinations/s3/types.js';
+import type { ConnectionTestResult, ConnectionTestStep } from '../destinations/s3/types.js';
 import { SluiceError, notFound, type DatedErrorRecord } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { QUEUE_SCHEMA, addConnectionTestJob, connectionTestJobKey, prepareQueue } from './queue.js';
@@ -208,6 +208,14 @@ export async function insertConnectionTestRun(db: Queryable, destinationId: stri
 
 export async function markConnectionTestRunning(db: Queryable, testId: string): Promise<void> {
   await db.query(`UPDATE connection_tests SET status = 'running', started_at = now() WHERE id = $1`, [testId]);
+}
+
+/** The steps so far of a running test (the final result replaces them when it finishes). */
+export async function recordConnectionTestProgress(db: Queryable, testId: string, steps: readonly ConnectionTestStep[]): Promise<void> {
+  await db.query(`UPDATE connection_tests SET result = $2::jsonb WHERE id = $1 AND status = 'running'`, [
+    testId,
+    JSON.stringify({ passed: false, steps }),
+  ]);
 }
 
 export async function finishConnectionTestRun(

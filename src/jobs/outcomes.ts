@@ -3,7 +3,7 @@
  * and the outcomes they report (which decide retry, needs attention or failure).
  */
 import type { Logger } from '../core/log.js';
-import type { ConnectionTestResult } from '../destinations/s3/types.js';
+import type { ConnectionTestResult, ConnectionTestStep } from '../destinations/s3/types.js';
 import type { TransferJob } from './queue.js';
 
 /** Per-model result of a transfer, as far as the worker needs it (metrics and logs). */
@@ -31,6 +31,8 @@ export interface JobContext {
   signal: AbortSignal;
   /** Logger with the transfer and destination ids bound. */
   log: Logger;
+  /** Connection tests: records the steps so far on the test's row while it runs. */
+  progress?: (steps: readonly ConnectionTestStep[]) => Promise<void>;
 }
 
 /** Runs one transfer to its end: commits what it can, and reports. */

@@ -29,7 +29,7 @@ export const TRANSFER_MAX_ATTEMPTS = 6;
 
 export const transferJobKey = (destinationId: string): string => `transfer:${destinationId}`;
 
-export type TransferTrigger = 'schedule' | 'api' | 'cli' | 'demo';
+export type TransferTrigger = 'schedule' | 'api' | 'cli' | 'demo' | 'setup';
 
 /** Payload of a `transfer` job. */
 export interface TransferJob {

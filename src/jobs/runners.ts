@@ -95,7 +95,12 @@ function timedSource(source: TransferSource, metrics: Metrics): TransferSource {
  */
 export function s3ConnectionTester(deps: Pick<PipelineDeps, 'pool' | 'secrets' | 'config' | 'identity' | 'log'>): ConnectionTester {
   return async (destinationId, ctx) => {
-    const { result } = await testSavedDestination(deps.pool, deps.secrets, { config: deps.config, identity: deps.identity, log: ctx.log }, destinationId);
+    const { result } = await testSavedDestination(
+      deps.pool,
+      deps.secrets,
+      { config: deps.config, identity: deps.identity, log: ctx.log, ...(ctx.progress ? { onStep: ctx.progress } : {}) },
+      destinationId,
+    );
     const failed = result.steps.find((s) => s.status === 'failed');
     const error = failed ? { code: failed.code ?? 'connection_test_failed', actor: failed.actor ?? 'recipient', message: failed.message } : undefined;
     return { passed: result.passed, result, ...(error ? { error } : {}) };

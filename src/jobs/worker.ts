@@ -9,7 +9,7 @@ import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
-import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning } from './connection-tests.js';
+import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
 import { classifyFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
 import {
@@ -126,7 +126,11 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     await markConnectionTestRunning(deps.pool, testId);
     let outcome: ConnectionTestOutcome;
     try {
-      outcome = await deps.runConnectionTest(job.destinationId, { signal: helpers.abortSignal, log: jlog });
+      outcome = await deps.runConnectionTest(job.destinationId, {
+        signal: helpers.abortSignal,
+        log: jlog,
+        progress: (steps) => recordConnectionTestProgress(deps.pool, testId, steps),
+      });
     } catch (err) {
       // The test could not run at all (destination deleted, control store error): recorded, not
       // retried — the one waiting for it gets the error now rather than after a backoff.

@@ -109,6 +109,31 @@ describe('connection test', () => {
     assert.deepEqual(await s3.list(BUCKET), []);
   });
 
+  it('tells a watcher the steps so far after each step (the setup page shows them as they run)', async () => {
+    const seen: string[][] = [];
+    const r = await runConnectionTest(accessKeyConfig(proxy.url), {
+      identity: testIdentity(),
+      log: silentLogger,
+      endpointPolicy: loopback,
+      onStep: async (steps) => {
+        seen.push(steps.map((s) => `${s.step}:${s.status}`));
+      },
+    });
+    assert.deepEqual(seen, [
+      ['validate_config:passed'],
+      ['validate_config:passed', 'assume_role:skipped', 'audience_probe:skipped', 'put_object:passed'],
+      summary(r),
+    ]);
+    // A watcher that fails does not fail the test.
+    const failing = await runConnectionTest(accessKeyConfig(proxy.url), {
+      identity: testIdentity(),
+      log: silentLogger,
+      endpointPolicy: loopback,
+      onStep: () => Promise.reject(new Error('control store away')),
+    });
+    assert.equal(failing.passed, true);
+  });
+
   it('passes with a role scoped to the audience: assume, refused probe, put, delete', async () => {
     stsRules(proxy, true);
     const identity = testIdentity();

@@ -40,6 +40,8 @@ async function registeredRoutes(): Promise<string[]> {
   const bare = Fastify();
   const seen: string[] = [];
   bare.addHook('onRoute', (r) => {
+    // Hidden routes (the setup page's HTML and assets) are pages, not API calls.
+    if ((r.schema as { hide?: boolean } | undefined)?.hide) return;
     const methods = Array.isArray(r.method) ? r.method : [r.method];
     for (const m of methods) if (m !== 'HEAD') seen.push(`${m} ${r.url}`);
   });

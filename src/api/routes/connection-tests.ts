@@ -49,7 +49,7 @@ export const ConnectionTestRun = z
     requestedAt: time,
     startedAt: time.nullable(),
     finishedAt: time.nullable(),
-    result: ConnectionTestResult.nullable().describe('The steps, once passed or failed'),
+    result: ConnectionTestResult.nullable().describe('The steps: those done so far while running (passed is false until the end), all once passed or failed'),
     error: z
       .object({ code: z.string(), message: z.string(), actor: z.string(), hint: z.string().optional(), at: z.string() })
       .nullable()

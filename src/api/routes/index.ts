@@ -10,6 +10,8 @@ import { modelRoutes } from './models.js';
 import { oidcRoutes } from './oidc.js';
 import { policyRoutes } from './policies.js';
 import { recipientRoutes } from './recipients.js';
+import { setupLinkRoutes } from './setup-links.js';
+import { setupPageRoutes } from '../setup/page.js';
 import { triggerRoutes } from './trigger.js';
 import { transferRoutes } from './transfers.js';
 import type { RoutePlugin } from '../types.js';
@@ -33,4 +35,6 @@ export const routes: RoutePlugin[] = [
   triggerRoutes,
   transferRoutes,
   modelRoutes,
+  setupLinkRoutes,
+  setupPageRoutes,
 ];

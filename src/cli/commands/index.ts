@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
 import { registerDestinations } from './destinations.js';
 import { registerIdentity } from './identity.js';
+import { registerLinks } from './links.js';
 import { registerMigrate } from './migrate.js';
 import { registerModels } from './models.js';
 import { registerPolicy } from './policy.js';
@@ -22,6 +23,7 @@ export const commands: Array<(program: Command) => void> = [
   registerServe,
   registerRecipients,
   registerDestinations,
+  registerLinks,
   registerPolicy,
   registerModels,
   registerIdentity,

@@ -7,7 +7,9 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { buildServer, type ApiApp } from '../../api/server.js';
 import { loadConfig, type Config } from '../../config.js';
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../demo/bucket.js';
 import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/run.js';
+import { demoSetupLink } from '../../demo/setup.js';
 import { createIdentitySource } from '../../identity/index.js';
 import { queuedConnectionTester } from '../../jobs/connection-tests.js';
 import { startJobService, type JobService } from '../../jobs/service.js';
@@ -57,6 +59,18 @@ export function registerStart(program: Command): void {
           const tester = queuedConnectionTester(pool, { timeoutMs: config.SLUICE_CONNECTION_TEST_WAIT_SECONDS * 1000, deadAfterMs: service.settings.deadAfterMs });
           const report = await firstDelivery(pool, log, demo, tester);
           console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created }));
+          // The recipient's side: a setup link for the second demo recipient, against the same local store.
+          const setup = await demoSetupLink(pool, { ...config, SLUICE_PUBLIC_URL: config.SLUICE_PUBLIC_URL ?? apiUrl }, demo.bucket);
+          console.log(
+            [
+              `  recipient's side setup page of the second demo recipient (Globex), opens once:`,
+              `                   ${setup.url}`,
+              setup.destinationId
+                ? `                   (Globex is connected already: the page shows its delivery status)`
+                : `                   access key ${DEMO_ACCESS_KEY_ID}, secret ${DEMO_SECRET_ACCESS_KEY} (the local bucket's demo key)`,
+              '',
+            ].join('\n'),
+          );
           demo.startChanges(60_000);
         } else {
           console.log(`\nSluice is running. API ${apiUrl} — stop with Ctrl-C.\n`);

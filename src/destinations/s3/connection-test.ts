@@ -35,6 +35,8 @@ export interface ConnectionTestDeps {
   endpointPolicy: EndpointPolicy;
   /** Connection and request timeout of each call (default 10 s). */
   timeoutMs?: number;
+  /** Told the steps so far after each one, so a watcher (the setup page) can show them as they run. */
+  onStep?: (steps: readonly ConnectionTestStep[]) => Promise<void>;
 }
 
 /** Where the test object goes: `<prefix>/_sluice/connection-test/<uuid>.txt`. */
@@ -78,11 +80,16 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
     ...(key ? { key } : {}),
   });
 
+  async function reported(): Promise<void> {
+    // Progress is a courtesy to whoever watches: failing to record it must not fail the test.
+    await deps.onStep?.([...steps]).catch((err: unknown) => log.warn({ err }, 'could not record connection test progress'));
+  }
+
   /** Runs one step unless an earlier one failed; a thrown error becomes the step's failure. */
   async function step(name: ConnectionTestStepName, operation: S3Operation, run: () => Promise<string>): Promise<void> {
     if (failed) {
       steps.push({ step: name, status: 'skipped', message: `Skipped because the ${failed.replace('_', ' ')} step failed.`, durationMs: 0 });
-      return;
+      return reported();
     }
     const started = performance.now();
     try {
@@ -102,6 +109,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       });
       log.info({ step: name, code: e.code, actor: e.actor }, 'connection test step failed');
     }
+    await reported();
   }
   function skip(name: ConnectionTestStepName, message: string): void {
     steps.push({ step: name, status: 'skipped', message, durationMs: 0 });
