@@ -58,6 +58,13 @@ module.exports = {
       to: { path: above },
     })),
     {
+      name: 'no-dev-dependencies-at-run-time',
+      severity: 'error',
+      comment: 'dist/ runs without devDependencies (tsx, test tools): src/ may only import dependencies.',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-unresolvable',
       severity: 'error',
       from: {},
@@ -65,7 +72,7 @@ module.exports = {
     },
   ],
   options: {
-    includeOnly: '^src/',
+    includeOnly: { path: '^src/|^node_modules/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
