@@ -3,7 +3,7 @@
  * compression overlaps with reading from PostgreSQL: gzip in Node's zlib (libuv thread pool), zstd in
  * Node's zlib where it has it (Node 22.15+, 23.8+) and otherwise in the `zstd` program (Node 20).
  *
- * Level 1 for both (README, "Benchmarks"): gzip level 1 alone runs at ~0.66× COPY on two cores, so a
+ * Level 1 for both (docs/benchmarks.md): gzip level 1 alone runs at ~0.66× COPY on two cores, so a
  * higher level would miss the 0.6× target; zstd -1 compresses better than gzip -1 at a higher rate.
  */
 import { spawn, spawnSync } from 'node:child_process';

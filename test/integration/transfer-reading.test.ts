@@ -1,5 +1,5 @@
 /**
- * The README's DuckDB query ("Reading the data") on a real delivery: Parquet files of several
+ * The DuckDB query of docs/verification.md ("Reading the data") on a real delivery: Parquet files of several
  * transfers with updates, repeats and a soft delete, plus an orphan file that no manifest lists. The
  * query, run on a local copy of the bucket, must give exactly the source's current rows.
  */
@@ -27,14 +27,14 @@ after(async () => {
 });
 
 async function readmeQuery(): Promise<string> {
-  const readme = await fs.readFile('README.md', 'utf8');
+  const readme = await fs.readFile('docs/verification.md', 'utf8');
   const at = readme.indexOf('<!-- duckdb-latest -->');
-  assert.ok(at >= 0, 'README has the DuckDB query');
+  assert.ok(at >= 0, 'docs/verification.md has the DuckDB query');
   const m = /```sql\n([\s\S]*?)```/.exec(readme.slice(at));
   return m![1]!;
 }
 
-test('the README\'s DuckDB query gives the latest row per key from committed files only', async () => {
+test('the documented DuckDB query gives the latest row per key from committed files only', async () => {
   const model = tableModel('orders', 'orders', { softDelete: 'deleted_at', lookback: 120 });
   const dst = await fx.addDestination({ tenantId: 'r', bucket: 'reading', prefix: 'exports', format: 'parquet' });
   const deps = fx.deps([model]);
