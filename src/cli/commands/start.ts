@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../config.js';
 import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/run.js';
 import { createIdentitySource } from '../../identity/index.js';
 import { queuedConnectionTester } from '../../jobs/connection-tests.js';
-import { startJobService, type JobService } from '../../jobs/service.js';
+import { startJobService, type JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { createMetrics } from '../../metrics.js';
 import { openRuntime } from '../../runtime.js';
