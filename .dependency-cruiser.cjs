@@ -5,6 +5,7 @@
  *   api                  HTTP surface
  *   jobs, metrics        queue, worker, scheduler
  *   identity             Sluice's workload identity (keys in the control store)
+ *   verify               the recipient's check of its bucket (sluice verify): reads the contract
  *   control, runtime     control store: recipients, destinations, secrets
  *   transfer             drives the stages: read -> encode -> write -> commit
  *   models               sluice.yaml models, checked against the source
@@ -21,6 +22,9 @@ const ABOVE = {
   transfer: '^src/(control|identity|jobs|api|cli|demo)/|^src/(runtime|metrics|config)\\.ts$',
   control: '^src/(identity|jobs|api|cli|demo)/|^src/metrics\\.ts$',
   identity: '^src/(jobs|api|cli|demo)/|^src/metrics\\.ts$',
+  // The recipient's tool knows the bucket contract (transfer/keys, transfer/manifest), not Sluice's
+  // control store or service.
+  verify: '^src/(control|identity|jobs|api|cli|demo)/|^src/(runtime|metrics|config)\\.ts$',
   jobs: '^src/(api|cli|demo)/',
   // metrics.ts sits beside jobs/: it is told how to read the queue, it does not import it.
   metrics: '^src/(jobs|api|cli|demo)/',
@@ -58,6 +62,13 @@ module.exports = {
       to: { path: above },
     })),
     {
+      name: 'no-dev-dependencies-at-run-time',
+      severity: 'error',
+      comment: 'dist/ runs without devDependencies (tsx, test tools): src/ may only import dependencies.',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-unresolvable',
       severity: 'error',
       from: {},
@@ -65,7 +76,7 @@ module.exports = {
     },
   ],
   options: {
-    includeOnly: '^src/',
+    includeOnly: { path: '^src/|^node_modules/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },

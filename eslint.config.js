@@ -3,8 +3,13 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.sluice/', '.tmp/', 'coverage/', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/', 'dist/', '.sluice/', '.tmp/', 'coverage/', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
+  {
+    // Plain JavaScript run by Node: the launcher and the build scripts.
+    files: ['bin/**/*.js', 'scripts/**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { SecretBox } from '../src/control/secrets.js';
 import { prepareQueue } from '../src/jobs/queue.js';
-import { pipelineTransferRunner } from '../src/jobs/runners.js';
+import { pipelineTransferRunner } from '../src/jobs/pipeline-jobs.js';
 import { scheduleDue } from '../src/jobs/scheduler.js';
 import { createLogger } from '../src/core/log.js';
 import { loadConfig } from '../src/config.js';

@@ -1,6 +1,6 @@
 /**
  * Process configuration from the environment, validated once at start. Every variable is documented
- * in the README ("Configuration"); an invalid value stops the process with one line per problem.
+ * in docs/operations.md ("Configuration"); an invalid value stops the process with one line per problem.
  */
 import path from 'node:path';
 import { z } from 'zod';

@@ -6,6 +6,10 @@ import { Command, CommanderError } from 'commander';
 import { SluiceError } from '../core/errors.js';
 import { commands } from './commands/index.js';
 
+// The AWS SDK warns on every start that its releases after January 2027 need Node 22. That is the
+// operator's news once (README, "Node versions"), not every start's: an explicit setting still wins.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command('sluice')
   .description('Deliver each recipient\'s rows from PostgreSQL into the recipient\'s own S3 bucket.')
   .showHelpAfterError()

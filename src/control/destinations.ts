@@ -35,23 +35,17 @@ import { SluiceError, notFound, validationError, type FieldProblem } from '../co
 import { newAudience } from '../core/audience.js';
 import { newId } from '../core/ids.js';
 import type { Compression, Format } from '../core/types.js';
+import { ALL_COMPRESSIONS, COMPRESSIONS as FORMAT_COMPRESSIONS, DEFAULT_COMPRESSION, FORMATS } from '../formats/index.js';
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './db.js';
 import type { SecretBox } from './secrets.js';
 import { parseInput } from './validation.js';
 
 export const FREQUENCIES = [15, 60, 360, 720, 1440] as const;
-export const FORMATS = ['parquet', 'csv', 'jsonl'] as const;
-export const COMPRESSIONS = ['snappy', 'zstd', 'gzip', 'none'] as const;
-
-/** Compressions each format supports, the first being its default. */
-export const FORMAT_COMPRESSIONS: Record<Format, readonly Compression[]> = {
-  parquet: ['snappy', 'zstd', 'gzip', 'none'],
-  csv: ['gzip', 'zstd', 'none'],
-  jsonl: ['gzip', 'zstd', 'none'],
-};
+// The format table is formats/index.ts's: what the encoders write is what a destination may ask for.
+export { ALL_COMPRESSIONS as COMPRESSIONS, FORMATS } from '../formats/index.js';
 
 export function effectiveCompression(format: Format, compression: Compression | null): Compression {
-  return compression ?? (FORMAT_COMPRESSIONS[format][0] as Compression);
+  return compression ?? DEFAULT_COMPRESSION[format];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -84,7 +78,7 @@ const configFields = {
   conditionalWrites: z.boolean().optional(),
   requestChecksums: z.boolean().optional(),
   format: z.enum(FORMATS).optional(),
-  compression: z.enum(COMPRESSIONS).nullable().optional(),
+  compression: z.enum(ALL_COMPRESSIONS).nullable().optional(),
   models: z.array(modelName).min(1, 'must list at least one model, or be null for every model').nullable().optional(),
   frequencyMinutes: z
     .literal(FREQUENCIES)

@@ -131,6 +131,7 @@ export const VERIFY_PROBLEM_CODES = [
   'manifest_unreadable',
   'missing_file',
   'mixed_destinations',
+  'no_manifests',
   'orphan_file',
   'row_count_mismatch',
   'size_mismatch',

@@ -1,9 +1,9 @@
 /**
- * Byte-stream compressors for CSV and JSON Lines. Both run outside the JavaScript thread: gzip in
- * Node's zlib (libuv thread pool), zstd in the `zstd` program (Node 20's zlib has no zstd), so
- * compression overlaps with reading from PostgreSQL.
+ * Byte-stream compressors for CSV and JSON Lines. Both run outside the JavaScript thread, so
+ * compression overlaps with reading from PostgreSQL: gzip in Node's zlib (libuv thread pool), zstd in
+ * Node's zlib where it has it (Node 22.15+, 23.8+) and otherwise in the `zstd` program (Node 20).
  *
- * Level 1 for both (README, "Benchmarks"): gzip level 1 alone runs at ~0.66× COPY on two cores, so a
+ * Level 1 for both (docs/benchmarks.md): gzip level 1 alone runs at ~0.66× COPY on two cores, so a
  * higher level would miss the 0.6× target; zstd -1 compresses better than gzip -1 at a higher rate.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,8 +19,17 @@ const COMPRESSOR_BUFFER = 4 * 1024 * 1024;
 
 let zstdChecked: boolean | undefined;
 
-/** Fails with a clear message when zstd output is asked for and the `zstd` program is not installed. */
+// node:zlib's zstd (Node 22.15+, 23.8+); @types/node 20 does not declare it yet.
+const zlibZstd = zlib as typeof zlib & {
+  createZstdCompress?: (options: { params: Record<number, number>; chunkSize?: number } & TransformOptions) => Transform;
+  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number };
+};
+/** True when this Node compresses zstd itself: no program needed. */
+export const NATIVE_ZSTD = typeof zlibZstd.createZstdCompress === 'function' && zlibZstd.constants.ZSTD_c_compressionLevel !== undefined;
+
+/** Fails with a clear message when zstd output is asked for and neither Node nor `zstd` can make it. */
 export function assertZstdAvailable(): void {
+  if (NATIVE_ZSTD) return;
   if (zstdChecked === undefined) {
     const probe = spawnSync('zstd', ['--version'], { stdio: 'ignore' });
     zstdChecked = probe.status === 0;
@@ -28,9 +37,9 @@ export function assertZstdAvailable(): void {
   if (!zstdChecked) {
     throw new SluiceError({
       code: 'zstd_unavailable',
-      message: 'zstd compression for CSV / JSON Lines needs the `zstd` program, which is not on PATH.',
+      message: 'zstd compression for CSV / JSON Lines needs Node 22.15 or later, or the `zstd` program, which is not on PATH.',
       actor: 'provider',
-      hint: 'Install it (Debian/Ubuntu: apt-get install zstd) or choose gzip or none for this destination.',
+      hint: 'Run Sluice on Node 22 or 24, or install zstd (Debian/Ubuntu: apt-get install zstd), or choose gzip or none for this destination.',
       status: 500,
     });
   }
@@ -64,6 +73,12 @@ export function createCompressor(compression: Compression): Duplex | Transform {
     case 'gzip':
       return zlib.createGzip(gzipOptions);
     case 'zstd':
+      if (NATIVE_ZSTD) {
+        return zlibZstd.createZstdCompress!({
+          params: { [zlibZstd.constants.ZSTD_c_compressionLevel!]: ZSTD_LEVEL },
+          chunkSize: 64 * 1024,
+        });
+      }
       assertZstdAvailable();
       return zstdStream(ZSTD_LEVEL);
     case 'none':

@@ -12,6 +12,10 @@ import { encodeJsonl } from './jsonl.js';
 import type { RowLayout } from '../core/row-layout.js';
 import { encodeParquet } from './parquet.js';
 
+/** The format table: every format, every compression, and which compressions each format takes. */
+export const FORMATS = ['parquet', 'csv', 'jsonl'] as const satisfies readonly Format[];
+export const ALL_COMPRESSIONS = ['snappy', 'zstd', 'gzip', 'none'] as const satisfies readonly Compression[];
+
 export const COMPRESSIONS: Record<Format, Compression[]> = {
   parquet: ['snappy', 'zstd', 'gzip', 'none'],
   csv: ['gzip', 'zstd', 'none'],

@@ -18,7 +18,7 @@ import { assertTokenAudience } from '../core/audience.js';
 import { googleTrustedIdentity } from './trusted.js';
 import type { IdentitySource, TrustedIdentity } from '../core/identity.js';
 
-const DOCS = '#identity';
+const DOCS = 'docs/identity-and-trust.md';
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const REQUEST_TIMEOUT_MS = 10_000;
 // Refresh the OAuth access token this long before Google says it expires.

@@ -49,7 +49,7 @@ export async function createIdentitySource(config: Config, deps: IdentityDeps): 
           code: 'invalid_identity_config',
           message: 'SLUICE_IDENTITY=token-file needs SLUICE_TOKEN_FILE, the path of the projected token.',
           hint: 'Mount a projected serviceAccountToken volume and set SLUICE_TOKEN_FILE to its file.',
-          docs: '#identity',
+          docs: 'docs/identity-and-trust.md',
         });
       }
       return new TokenFileIdentity({

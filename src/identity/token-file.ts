@@ -15,7 +15,7 @@ import { assertTokenAudience } from '../core/audience.js';
 import { trustedIdentityFor } from './trusted.js';
 import type { IdentitySource, TrustedIdentity } from '../core/identity.js';
 
-const DOCS = '#identity';
+const DOCS = 'docs/identity-and-trust.md';
 
 export interface TokenFileOptions {
   file: string;

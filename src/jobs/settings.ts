@@ -1,5 +1,5 @@
 /**
- * Settings of workers and the scheduler, from the environment (documented in the README,
+ * Settings of workers and the scheduler, from the environment (documented in docs/operations.md,
  * "Configuration"). Kept beside the jobs code because only worker processes read them.
  */
 import { z } from 'zod';

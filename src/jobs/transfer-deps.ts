@@ -2,7 +2,7 @@
  * What the transfer runner needs in a running Sluice, put together: models from sluice.yaml checked
  * against the source, the destination and the manifest signing key from the control store, Sluice's
  * identity for role destinations, and the S3 object writer. `sluice transfer` opens them once per
- * command; the job worker builds them once per process (jobs/runners.ts).
+ * command; the job worker builds them once per process (jobs/pipeline-jobs.ts).
  */
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';

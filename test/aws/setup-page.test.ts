@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { getDestination } from '../../src/control/destinations.js';
 import type { DestinationPolicies } from '../../src/destinations/s3/policies.js';
-import { s3ConnectionTester } from '../../src/jobs/runners.js';
+import { s3ConnectionTester } from '../../src/jobs/pipeline-jobs.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';

@@ -14,7 +14,7 @@ import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
 import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
-import { parsePublicKeys, verifyBucket } from '../../src/transfer/verify.js';
+import { parsePublicKeys, verifyBucket } from '../../src/verify/bucket.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';

@@ -93,9 +93,9 @@ describe('connection tests on the queue, with a worker', () => {
     assert.equal(body.steps.find((s: { status: string }) => s.status === 'failed').code, 'bucket_not_found');
     assert.equal(body.destination.lastTestPassed, false);
     assert.equal(body.destination.lastError.code, 'bucket_not_found');
-    // Recorded exactly as a direct test did: with the step and its README anchor.
+    // Recorded exactly as a direct test did: with the step and its docs/errors.md entry.
     assert.equal(body.destination.lastError.step, 'put_object');
-    assert.equal(body.destination.lastError.docs, 'README.md#ct-bucket_not_found');
+    assert.equal(body.destination.lastError.docs, 'docs/errors.md#ct-bucket_not_found');
     assert.equal((await c.call('GET', `/v1/destinations/${id}/tests/${body.testId}`)).json().status, 'failed');
     assert.equal(await c.metric(/^sluice_connection_tests_total\{outcome="failed",code="bucket_not_found"\}/), before + 1);
   });

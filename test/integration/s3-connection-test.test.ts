@@ -173,7 +173,7 @@ describe('connection test', () => {
     assert.deepEqual(summary(r), ['validate_config:passed', 'assume_role:passed', 'audience_probe:failed:audience_not_pinned', 'put_object:skipped', 'delete_object:skipped']);
     assert.equal(r.passed, false);
     assert.equal(r.steps[2]!.actor, 'recipient');
-    assert.equal(r.steps[2]!.docs, 'README.md#ct-audience_not_pinned');
+    assert.equal(r.steps[2]!.docs, 'docs/errors.md#ct-audience_not_pinned');
     assert.ok(!proxy.requests.some((q) => q.method === 'PUT'));
   });
 
@@ -245,7 +245,7 @@ describe('connection test', () => {
       assert.equal(r.passed, false);
       assert.equal(r.steps[step]!.status, 'failed');
       assert.equal(r.steps[step]!.code, code);
-      assert.equal(r.steps[step]!.docs, `README.md#ct-${code}`);
+      assert.equal(r.steps[step]!.docs, `docs/errors.md#ct-${code}`);
       assert.ok(r.steps[step]!.actor);
       if (step === 3) assert.equal(r.steps[4]!.status, 'skipped');
     });

@@ -1,5 +1,5 @@
 /**
- * `npm start` end to end, as a newcomer runs it: a child process with a fresh data folder and no
+ * `npm start` end to end, as a newcomer runs it (the compiled build, through the `sluice` bin): a child process with a fresh data folder and no
  * DATABASE_URL (embedded PostgreSQL), waiting for the first delivery, reading the files in the local
  * bucket with DuckDB, stopping with SIGINT, starting again and seeing an incremental delivery.
  */
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { freePort } from '../../src/control/embedded.js';
+import { ensureBuilt, SLUICE_BIN } from '../support/build.js';
 
 interface Started {
   child: ChildProcess;
@@ -22,7 +23,7 @@ async function npmStart(dataDir: string, port: number): Promise<Started> {
   delete env.DATABASE_URL;
   delete env.SLUICE_SOURCE_URL;
   env.SLUICE_CONFIG = path.join(dataDir, 'no-project-models.yaml');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SLUICE_BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
@@ -63,6 +64,7 @@ describe('npm start', () => {
   let port: number;
   const running: Started[] = [];
   before(async () => {
+    await ensureBuilt();
     // Inside the project's .tmp (like the suite's own PostgreSQL): as root, embedded PostgreSQL runs as
     // a `postgres` user, which cannot enter a private mkdtemp folder.
     await fs.mkdir(path.resolve('.tmp'), { recursive: true });
@@ -79,6 +81,8 @@ describe('npm start', () => {
     const first = await npmStart(dataDir, port);
     running.push(first);
     assert.match(first.summary, /connection test {2}passed/);
+    // An ordinary start prints no Node warning (the AWS SDK's Node 20 notice is in the README instead).
+    assert.doesNotMatch(first.output(), /\(node:\d+\) \w*Warning/);
     assert.match(first.summary, /first transfer/);
     assert.match(first.summary, /succeeded, 2805 rows/);
     assert.match(first.summary, new RegExp(`API {14}http://127\\.0\\.0\\.1:${port}`));

@@ -10,7 +10,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { dataKey, manifestKey } from '../../src/transfer/keys.js';
 import { schemaSha256, serialiseManifest, sha256Hex, signManifest, type UnsignedManifest } from '../../src/transfer/manifest.js';
-import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/transfer/verify.js';
+import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/verify/bucket.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 
 let s3: TestS3;

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/core/identity.js';
-import { s3ConnectionTester } from '../../src/jobs/runners.js';
+import { s3ConnectionTester } from '../../src/jobs/pipeline-jobs.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { createLogger } from '../../src/core/log.js';

@@ -9,7 +9,7 @@
  * Settings come from the usual variables (DATABASE_URL, SLUICE_WORKER_*, SLUICE_TEST_MINUTE_MS, …).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startJobService } from '../../src/jobs/service.js';
+import { startJobService } from '../../src/jobs/job-service.js';
 import { untilSignal } from '../../src/jobs/signals.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker } from '../../src/jobs/worker.js';

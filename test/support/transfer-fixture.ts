@@ -20,7 +20,7 @@ import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import type { Manifest } from '../../src/transfer/manifest.js';
 import type { TransferDeps } from '../../src/transfer/run.js';
 import type { Format, Compression, ModelDefinition } from '../../src/core/types.js';
-import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/transfer/verify.js';
+import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/verify/bucket.js';
 import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { startS3, type TestS3 } from './s3.js';

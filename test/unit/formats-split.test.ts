@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
+import { createCompressor, NATIVE_ZSTD } from '../../src/formats/compress.js';
 import { csvField, csvInsertion } from '../../src/formats/csv.js';
 import { jsonlInsertion } from '../../src/formats/jsonl.js';
 import { insertIntoRows, syncedAtText } from '../../src/formats/metadata.js';
@@ -70,10 +71,26 @@ describe('splitIntoFiles', () => {
 });
 
 describe('zstd', () => {
-  it('fails with a clear message when the zstd program is missing', () => {
-    const script = `import('./src/formats/compress.js').then((m) => { try { m.createCompressor('zstd'); console.log('no error'); } catch (e) { console.log(e.code + ': ' + e.hint); } })`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8' });
-    assert.match(r.stdout, /^zstd_unavailable: Install it/);
+  const compressWithoutZstdProgram = (): string => {
+    const script = `import('./src/formats/compress.js').then((m) => { try { m.createCompressor('zstd').end(Buffer.from('a,b\\n'.repeat(1000))); console.log(m.NATIVE_ZSTD ? 'native' : 'no error'); } catch (e) { console.log(e.code + ': ' + e.hint); } })`;
+    return spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8' }).stdout;
+  };
+  it(NATIVE_ZSTD ? 'needs no program: this Node compresses zstd itself' : 'fails with a clear message when neither Node nor a zstd program can compress', () => {
+    if (NATIVE_ZSTD) assert.equal(compressWithoutZstdProgram(), 'native\n');
+    else assert.match(compressWithoutZstdProgram(), /^zstd_unavailable: Run Sluice on Node 22 or 24, or install zstd/);
+  });
+
+  it('what it writes is zstd that the zstd program reads back byte for byte', async () => {
+    const input = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `${i},tenant ${i % 7},"quoted, ""text"""\n`).join(''));
+    const c = createCompressor('zstd');
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    const done = new Promise((resolve, reject) => c.on('end', resolve).on('error', reject));
+    c.end(input);
+    await done;
+    const back = spawnSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(out) });
+    assert.equal(back.status, 0, back.stderr?.toString());
+    assert.ok(back.stdout.equals(input));
   });
 });
 

@@ -30,7 +30,7 @@ describe('S3 error classification', () => {
     assert.equal(redirect.actor, 'recipient');
     assert.match(redirect.message, /eu-central-1/);
     assert.match(redirect.hint ?? '', /eu-central-1/);
-    assert.equal(redirect.docs, 'README.md#ct-wrong_region');
+    assert.equal(redirect.docs, 'docs/errors.md#ct-wrong_region');
     const malformed = classifyError(service('AuthorizationHeaderMalformed', 400, "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'ap-south-1'", { Region: 'ap-south-1' }), put);
     assert.equal(malformed.code, 'wrong_region');
     assert.match(malformed.hint ?? '', /ap-south-1/);
@@ -130,8 +130,8 @@ describe('STS error classification', () => {
 });
 
 describe('error documentation', () => {
-  it('has a README entry for every code', () => {
-    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const c of S3_ERROR_CODES) assert.ok(readme.includes(`<a id="ct-${c}"></a>`), `README lacks #ct-${c}`);
+  it('has an entry in docs/errors.md for every code', () => {
+    const readme = fs.readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    for (const c of S3_ERROR_CODES) assert.ok(readme.includes(`<a id="ct-${c}"></a>`), `docs/errors.md lacks #ct-${c}`);
   });
 });

@@ -28,7 +28,7 @@ export const ConnectionTestResult = z
         code: z.string().optional().describe('Stable error code when failed'),
         actor: z.enum(['recipient', 'provider', 'sluice']).optional().describe('Who must act'),
         message: z.string().describe('What happened and, when failed, what to change'),
-        docs: z.string().optional().describe('README anchor'),
+        docs: z.string().optional().describe('Where the code is explained (docs/errors.md#ct-<code>)'),
         durationMs: z.number(),
       }),
     ),

@@ -153,7 +153,7 @@ export function printConnectionTest(result: ConnectionTestResult): void {
     const who = s.actor ? `  [${s.actor} must act]` : '';
     process.stdout.write(`${STATUS_MARK[s.status] ?? s.status} ${s.step}${s.code ? `  ${s.code}` : ''}${who}\n`);
     process.stdout.write(`     ${s.message}\n`);
-    if (s.docs) process.stdout.write(`     see README ${s.docs}\n`);
+    if (s.docs) process.stdout.write(`     see ${s.docs}\n`);
   }
   process.stdout.write(result.passed ? 'connection test passed\n' : 'connection test FAILED\n');
 }

@@ -12,7 +12,7 @@ import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/r
 import { demoSetupLink } from '../../demo/setup.js';
 import { createIdentitySource } from '../../identity/index.js';
 import { queuedConnectionTester } from '../../jobs/connection-tests.js';
-import { startJobService, type JobService } from '../../jobs/service.js';
+import { startJobService, type JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { createMetrics } from '../../metrics.js';
 import { openRuntime } from '../../runtime.js';

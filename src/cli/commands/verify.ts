@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { describeError, SluiceError, validationError, type FieldProblem } from '../../core/errors.js';
-import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../transfer/verify.js';
+import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../verify/bucket.js';
 import { printJson } from '../output.js';
 
 export interface VerifyCliOptions {

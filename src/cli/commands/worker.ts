@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ApiApp } from '../../api/server.js';
-import { startJobService } from '../../jobs/service.js';
+import { startJobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { openRuntime } from '../../runtime.js';
 

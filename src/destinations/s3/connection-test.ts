@@ -1,8 +1,8 @@
 /**
- * The connection test (DESIGN.md): validate the configuration, assume the role with the destination's
+ * The connection test (docs/errors.md, "Connection test outcomes"): validate the configuration, assume the role with the destination's
  * audience, check that a different audience is refused (the trust policy pins the audience), put a
  * test object with If-None-Match, delete it. Each step reports a code, who must act, one sentence on
- * what to change and a README anchor; after a failed step the rest are skipped.
+ * what to change and its entry in docs/errors.md; after a failed step the rest are skipped.
  *
  * Nothing else is ever called on the destination: no ListBucket, no GetObject, no HeadBucket.
  */

@@ -1,6 +1,6 @@
 /**
  * Turns whatever STS, S3 or the network threw into a SluiceError with a stable `code`, who must act,
- * one sentence on what to change, and the README anchor that explains it. The connection test, the
+ * one sentence on what to change, and the docs/errors.md entry that explains it. The connection test, the
  * object writer and the job queue's retry decision (`isTransient`) all key on these codes.
  *
  * Messages are built from identifiers (bucket, region, operation), never from credentials or tokens.
@@ -8,9 +8,9 @@
 import type { ErrorCode } from '../../core/error-codes.js';
 import { SluiceError, type Actor } from '../../core/errors.js';
 
-/** Where in the README each code is explained ("Connection test outcomes"). */
+/** Where each code is explained (docs/errors.md, "Connection test outcomes"). */
 export function docsAnchor(code: ErrorCode): string {
-  return `README.md#ct-${code}`;
+  return `docs/errors.md#ct-${code}`;
 }
 
 /** What Sluice was doing when the error happened; it decides e.g. put vs delete for AccessDenied. */
@@ -31,7 +31,7 @@ export interface ErrorContext {
   key?: string;
 }
 
-/** Every code this destination can report; each has a README entry (`#ct-<code>`). */
+/** Every code this destination can report; each has an entry in docs/errors.md (`#ct-<code>`). */
 export const S3_ERROR_CODES = [
   'invalid_config', 'bucket_not_found', 'wrong_region', 'access_denied_put', 'access_denied_delete', 'access_denied_abort',
   'kms_denied', 'role_not_assumable', 'audience_not_pinned', 'invalid_token', 'oidc_provider_missing', 'expired_token',

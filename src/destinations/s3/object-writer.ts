@@ -158,7 +158,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
         if (!abortDeniedLogged.has(config.id)) {
           abortDeniedLogged.add(config.id);
           log.warn(
-            { key, code: e.code, docs: 'README.md#ct-access_denied_abort' },
+            { key, code: e.code, docs: 'docs/errors.md#ct-access_denied_abort' },
             'could not abort an incomplete multipart upload (s3:AbortMultipartUpload not granted); recommend the recipient add a lifecycle rule with AbortIncompleteMultipartUpload',
           );
         }

@@ -49,11 +49,11 @@ export interface ObjectWriter {
 
 export type ConnectionTestStepName = 'validate_config' | 'assume_role' | 'audience_probe' | 'put_object' | 'delete_object';
 
-/** One step of the connection test (DESIGN.md "The connection test"), as the API and CLI show it. */
+/** One step of the connection test (docs/errors.md, "Connection test outcomes"), as the API and CLI show it. */
 export interface ConnectionTestStep {
   step: ConnectionTestStepName;
   status: 'passed' | 'failed' | 'skipped';
-  /** Stable error code when failed (README anchor `#ct-<code>`). */
+  /** Stable error code when failed (explained at docs/errors.md#ct-<code>). */
   code?: string;
   /** Who must act when failed. */
   actor?: 'recipient' | 'provider' | 'sluice';

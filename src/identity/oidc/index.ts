@@ -39,7 +39,7 @@ export async function createOidcIdentity(config: OidcConfig, deps: OidcDeps): Pr
       code: 'invalid_identity_config',
       message: `SLUICE_OIDC_PUBLISH_LEAD_SECONDS (${config.SLUICE_OIDC_PUBLISH_LEAD_SECONDS}) is shorter than SLUICE_OIDC_JWKS_MAX_AGE_SECONDS (${config.SLUICE_OIDC_JWKS_MAX_AGE_SECONDS}).`,
       hint: 'A new key must be published at least as long as verifiers may cache the JWKS, or they would reject its first tokens.',
-      docs: '#identity',
+      docs: 'docs/identity-and-trust.md',
     });
   }
   const issuer = resolveIssuerUrl({

@@ -14,7 +14,7 @@ export interface IssuerUrlInput {
   log: Logger;
 }
 
-const DOCS = '#identity';
+const DOCS = 'docs/identity-and-trust.md';
 
 export function resolveIssuerUrl(input: IssuerUrlInput): string {
   if (!input.publicUrl) {

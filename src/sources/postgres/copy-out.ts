@@ -4,7 +4,7 @@
  * PostgreSQL sends each row of a COPY out as its own CopyData message, so the protocol already says
  * where every row ends. This reader keeps that: it copies each message's payload into a batch and
  * records its end offset, so the encoders split files by rows without scanning bytes (scanning CSV
- * for unquoted newlines cost more CPU than PostgreSQL's own COPY — README, "Benchmarks"). It replaces
+ * for unquoted newlines cost more CPU than PostgreSQL's own COPY — docs/benchmarks.md). It replaces
  * pg-copy-streams for the same reason: that library re-frames every message through a buffer list.
  *
  * Protocol (PostgreSQL docs, "COPY Operations"): CopyOutResponse, CopyData*, CopyDone, then

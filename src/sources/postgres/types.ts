@@ -1,6 +1,6 @@
 /**
  * PostgreSQL type → Sluice logical type. The logical type is what files and manifests promise the
- * recipient; it must keep the value's meaning (DESIGN.md, "The bucket contract").
+ * recipient; it must keep the value's meaning (docs/bucket-contract.md).
  *
  * Decisions worth knowing:
  * - `numeric(p,s)` with p ≤ 38 is `decimal(p,s)`. Unconstrained `numeric`, and precisions above 38

@@ -24,16 +24,16 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { ErrorCode } from '../core/error-codes.js';
+import type { ErrorCode, VerifyProblemCode } from '../core/error-codes.js';
 import { describeError, SluiceError } from '../core/errors.js';
-import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from './keys.js';
-import { publicKeyFromJwk, sha256Hex, verifyManifestSignature, type Manifest } from './manifest.js';
+import { MANIFESTS_DIR, parseDataKey, parseManifestKey, relativeKey } from '../transfer/keys.js';
+import { publicKeyFromJwk, sha256Hex, verifyManifestSignature, type Manifest } from '../transfer/manifest.js';
 
 export type Severity = 'error' | 'info';
 
 export interface VerifyProblem {
   severity: Severity;
-  code: string;
+  code: VerifyProblemCode;
   message: string;
   key?: string;
   model?: string;

@@ -7,7 +7,7 @@ import type { IdentitySource } from '../core/identity.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { openModels, sourceUrlOf, type OpenedModels } from '../models/index.js';
 import type { Runtime } from '../runtime.js';
-import { pipelineTransferRunner, s3ConnectionTester, type PipelineDeps } from './runners.js';
+import { pipelineTransferRunner, s3ConnectionTester, type PipelineDeps } from './pipeline-jobs.js';
 import { loadJobSettings, type JobSettings } from './settings.js';
 import { startWorker, type Worker } from './worker.js';
 
