@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../core/pg.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
+import { assertMayDeliver } from './delivery-gate.js';
 import { errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
@@ -207,6 +208,9 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
   let destination: TransferDestination;
   let models: ModelDefinition[];
   try {
+    // The delivery gate (delivery-gate.ts), after the destination lock and before anything is written:
+    // every caller of the runner (worker, `sluice transfer`) goes through it.
+    await assertMayDeliver(pool, row.destination_id);
     destination = await deps.loadDestination(row.destination_id);
     models = selectModels(deps.source.models(), destination, row.models);
     if (kind === 'BACKFILL' && row.range_from === null && row.range_to === null) {
@@ -254,6 +258,8 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
     }
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    // The role session ends with the transfer: the next one assumes the role again (docs/trust.md).
+    ctx.writer.close?.();
   }
 
   const all = await modelRows(pool, row.id);

@@ -5,7 +5,6 @@ import { freePort } from '../../src/control/embedded.js';
 import { runConnectionTest, type ConnectionTestResult } from '../../src/destinations/s3/connection-test.js';
 import { createCredentialProvider } from '../../src/destinations/s3/credentials.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
-import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/core/identity.js';
 import { SluiceError } from '../../src/core/errors.js';
@@ -81,7 +80,6 @@ describe('connection test', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
-    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -306,7 +304,6 @@ describe('role credentials', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
-    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -328,7 +325,7 @@ describe('role credentials', () => {
     assert.equal(proxy.requests.length, 2);
   });
 
-  it('are shared by every writer of a destination, and replaced when its configuration changes', async () => {
+  it('are assumed afresh for every writer (one per transfer), never shared across transfers or destinations', async () => {
     proxy.clearRules();
     proxy.requests.length = 0;
     proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE }) });
@@ -337,13 +334,17 @@ describe('role credentials', () => {
     const config = roleConfig(proxy.url, { id: 'dst_shared' });
     for (const n of [1, 2, 3]) {
       const w = createObjectWriter(config, { identity, log: silentLogger });
-      await w.write(`acme/exports/shared-${n}.txt`, Readable.from([Buffer.from('x')]));
+      // Several objects of one transfer share its session.
+      await w.write(`acme/exports/shared-${n}a.txt`, Readable.from([Buffer.from('x')]));
+      await w.write(`acme/exports/shared-${n}b.txt`, Readable.from([Buffer.from('x')]));
       w.close();
     }
-    assert.equal(identity.minted.length, 1, 'one role session for three transfers');
-    const changed = createObjectWriter({ ...config, requestChecksums: true }, { identity, log: silentLogger });
-    await changed.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
-    assert.equal(identity.minted.length, 2, 'a changed configuration gets a new client and session');
+    assert.equal(identity.minted.length, 3, 'one role session per transfer: a trust-policy change is seen by the next one');
+    const other = createObjectWriter(roleConfig(proxy.url, { id: 'dst_other' }), { identity, log: silentLogger });
+    await other.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
+    other.close();
+    assert.equal(identity.minted.length, 4, 'another destination never reuses a session');
+    assert.equal(proxy.requests.filter((q) => /AssumeRoleWithWebIdentity/.test(q.bodyText ?? '')).length, 4);
   });
 
   it('do not cache a failure', async () => {

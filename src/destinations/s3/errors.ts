@@ -38,6 +38,7 @@ export const S3_ERROR_CODES = [
   'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
   'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
+  'probe_audience_unregistered', 'test_object_left_behind', 'issuer_unreachable', 'signing_key_unpublished',
 ] as const satisfies readonly ErrorCode[];
 
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
@@ -48,6 +49,9 @@ export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'endpoint_unreachable',
   'idp_unreachable',
   'identity_unavailable',
+  'issuer_unreachable',
+  'signing_key_unpublished',
+  'clock_skew',
   'write_conflict',
 ]);
 
