@@ -81,6 +81,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(key ? { key } : {}),
+    auth: config.auth.kind,
   });
 
   async function reported(): Promise<void> {

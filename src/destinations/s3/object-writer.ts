@@ -118,7 +118,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
   }
 
   function ctx(operation: S3Operation, key: string): ErrorContext {
-    return { operation, bucket: config.bucket, region: config.region, key, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+    return { operation, bucket: config.bucket, region: config.region, key, auth: config.auth.kind, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
   }
 
   async function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
