@@ -19,7 +19,7 @@ import { outcomeOf } from '../../src/jobs/runners.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { checkDelivery } from '../../src/transfer/delivery-gate.js';
 import { destinationLoader } from '../../src/transfer/destination.js';

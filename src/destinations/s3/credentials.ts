@@ -145,11 +145,12 @@ async function blame(refusal: SluiceError, raw: unknown, config: S3DestinationCo
     return new SluiceError({ code: problem.code, actor: 'provider', message: problem.message, hint: problem.hint, docs: docsAnchor(problem.code), status: 502, cause: refusal });
   }
   if (refusal.code !== 'role_not_assumable') return refusal;
-  const identity = await deps.identity.describe();
+  const identity = await deps.identity.describe().catch(() => undefined);
   const roleArn = config.auth.kind === 'role' ? config.auth.roleArn : '';
-  const idp = identity.requiresOidcProvider
-    ? `the IAM OIDC identity provider for ${identity.issuer} in the role's account (it must exist and list ${config.audience} as a client id)`
-    : `the role's trust in ${identity.issuer} (Google is built into IAM: no identity provider to create, but the trust policy must name it as Federated principal)`;
+  const idp =
+    identity?.requiresOidcProvider === false
+      ? `the identity provider ${identity.issuer} (built into IAM: nothing to create, but the trust policy must name it as its Federated principal)`
+      : `the IAM OIDC identity provider for ${identity?.issuer ?? "Sluice's issuer"} in the role's account (it must exist and list ${config.audience} as a client id)`;
   return new SluiceError({
     code: 'role_not_assumable',
     actor: 'recipient',
