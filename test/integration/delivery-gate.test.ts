@@ -25,7 +25,7 @@ import { checkDelivery } from '../../src/transfer/delivery-gate.js';
 import { destinationLoader } from '../../src/transfer/destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
-import type { ModelDefinition } from '../../src/transfer/types.js';
+import type { ModelDefinition } from '../../src/core/types.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
