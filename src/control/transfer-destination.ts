@@ -31,7 +31,7 @@ export function destinationLoader(pool: Pool, secrets: SecretBox) {
       throw new SluiceError({
         code: 'destination_disabled',
         message: `Destination ${destinationId} (or its recipient) is disabled; nothing is delivered to it.`,
-        hint: 'Enable the destination and its recipient again to resume deliveries.',
+        hint: 'Disabling is final: to deliver again, create a new destination (for a recipient that is not disabled) and test it.',
         actor: 'provider',
         status: 409,
       });

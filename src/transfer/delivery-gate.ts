@@ -85,7 +85,7 @@ export async function checkDelivery(db: Queryable, destinationId: string): Promi
       'destination_disabled',
       'provider',
       `Destination ${destinationId} (or its recipient) is disabled; nothing is delivered to it.`,
-      'Create a new destination, or enable the recipient again, to resume deliveries.',
+      'Disabling is final: to deliver again, create a new destination (for a recipient that is not disabled) and test it.',
     );
   }
   if (row.last_test_passed === null) {
