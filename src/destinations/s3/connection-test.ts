@@ -1,8 +1,9 @@
 /**
- * The connection test (DESIGN.md): validate the configuration, assume the role with the destination's
- * audience, check that a different audience is refused (the trust policy pins the audience), put a
- * test object with If-None-Match, delete it. Each step reports a code, who must act, one sentence on
- * what to change and a README anchor; after a failed step the rest are skipped.
+ * The connection test (docs/trust.md): validate the configuration, assume the role with the
+ * destination's audience, check that the probe audience — shaped exactly like another destination's —
+ * is refused (the trust policy pins the audience), put a test object with If-None-Match, delete it (a
+ * denied delete is only a warning: deliveries never delete). Each step reports a code, who must act,
+ * one sentence on what to change and a README anchor; after a failed step the rest are skipped.
  *
  * Nothing else is ever called on the destination: no ListBucket, no GetObject, no HeadBucket.
  */
