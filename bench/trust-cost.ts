@@ -18,7 +18,7 @@ import { createOidcIdentity } from '../src/identity/oidc/index.js';
 import { prepareQueue } from '../src/jobs/queue.js';
 import { scheduleDue } from '../src/jobs/scheduler.js';
 import { silentLogger } from '../src/core/log.js';
-import { deliverableSql } from '../src/transfer/delivery-gate.js';
+import { deliverableSql } from '../src/control/delivery-gate.js';
 import { freshDatabase } from '../test/support/db.js';
 import { insertDestinations } from '../test/support/jobs-fixtures.js';
 

@@ -5,7 +5,7 @@
 import { runConnectionTest, type ConnectionTestDeps, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
 import { newAudience } from '../core/audience.js';
 import type { IdentitySource } from '../core/identity.js';
-import { currentFingerprint } from '../transfer/delivery-gate.js';
+import { currentFingerprint } from './delivery-gate.js';
 import type { Logger } from '../core/log.js';
 import type { Queryable } from './db.js';
 import {

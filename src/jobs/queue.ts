@@ -16,7 +16,7 @@ import { SluiceError, validationError } from '../core/errors.js';
 import type { Pool, PoolClient, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import { newId } from '../core/ids.js';
-import { checkDelivery, refusalError } from '../transfer/delivery-gate.js';
+import { checkDelivery, refusalError } from '../control/delivery-gate.js';
 import { finishTransferRow, insertTransfer } from '../transfer/store.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { TransferKind } from '../core/types.js';
@@ -115,7 +115,7 @@ export async function enqueueTransfer(pool: Pool, req: TransferRequest): Promise
     if (!dst.rows[0]) {
       throw new SluiceError({ code: 'not_found', message: `No destination with id ${req.destinationId}.`, status: 404 });
     }
-    // The delivery gate (transfer/delivery-gate.ts), under the row lock: nothing is queued for a
+    // The delivery gate (control/delivery-gate.ts), under the row lock: nothing is queued for a
     // destination whose latest connection test did not pass for its current settings.
     const verdict = await checkDelivery(client, req.destinationId);
     if (!verdict.allowed) throw refusalError(verdict);

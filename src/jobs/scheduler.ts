@@ -7,7 +7,7 @@
 import { SluiceError } from '../core/errors.js';
 import type { Queryable } from '../control/db.js';
 import type { Logger } from '../core/log.js';
-import { deliverableSql } from '../transfer/delivery-gate.js';
+import { deliverableSql } from '../control/delivery-gate.js';
 import { QUEUE_SCHEMA, TRANSFER_MAX_ATTEMPTS, TRANSFER_TASK } from './queue.js';
 
 export interface ScheduleOptions {

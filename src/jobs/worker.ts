@@ -9,7 +9,7 @@ import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
-import { checkDelivery, isDeliveryRefusal } from '../transfer/delivery-gate.js';
+import { checkDelivery, isDeliveryRefusal } from '../control/delivery-gate.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
 import { classifyFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';

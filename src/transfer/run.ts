@@ -21,7 +21,6 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../core/pg.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
-import { assertMayDeliver } from './delivery-gate.js';
 import { errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
@@ -65,6 +64,10 @@ export interface TransferDeps {
   /** The key that signs this transfer's manifests (control/signing-keys.ts keeps them). */
   signingKey(): Promise<SigningKey>;
   source: TransferSource;
+  /**
+   * The destination, or the delivery gate's refusal (control/transfer-destination.ts applies
+   * control/delivery-gate.ts): called before anything is written.
+   */
   loadDestination(destinationId: string): Promise<TransferDestination>;
   objectWriter(config: S3DestinationConfig): ObjectWriter;
   fileLimits?: { maxRowsPerFile: number; maxBytesPerFile: number };
@@ -208,9 +211,8 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
   let destination: TransferDestination;
   let models: ModelDefinition[];
   try {
-    // The delivery gate (delivery-gate.ts), after the destination lock and before anything is written:
-    // every caller of the runner (worker, `sluice transfer`) goes through it.
-    await assertMayDeliver(pool, row.destination_id);
+    // After the destination lock and before anything is written: the loader applies the delivery
+    // gate (control/delivery-gate.ts), so every caller of the runner (worker, `sluice transfer`) goes through it.
     destination = await deps.loadDestination(row.destination_id);
     models = selectModels(deps.source.models(), destination, row.models);
     if (kind === 'BACKFILL' && row.range_from === null && row.range_to === null) {

@@ -11,7 +11,7 @@ import { PutRolePolicyCommand, UpdateAssumeRolePolicyCommand } from '@aws-sdk/cl
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
-import { createDestination, loadS3Config } from '../../src/control/destinations.js';
+import { createDestination } from '../../src/control/destinations.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { destinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { ConnectionTestResult } from '../../src/destinations/s3/types.js';
@@ -23,8 +23,9 @@ import { classifyFailure } from '../../src/jobs/failures.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import { checkDelivery } from '../../src/transfer/delivery-gate.js';
-import { destinationLoader } from '../../src/transfer/destination.js';
+import { checkDelivery } from '../../src/control/delivery-gate.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
+import { controlStoreSigner } from '../../src/control/signing-keys.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
@@ -69,10 +70,10 @@ before(async () => {
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
   deps = {
     pool: issuer.db.pool,
-    secrets: issuer.secrets,
+    signingKey: controlStoreSigner(issuer.db.pool, issuer.secrets),
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
-    loadDestination: destinationLoader(issuer.db.pool, issuer.secrets, loadS3Config),
+    loadDestination: destinationLoader(issuer.db.pool, issuer.secrets),
     objectWriter: (c) => createObjectWriter(c, { identity, log: silentLogger }),
   };
 });

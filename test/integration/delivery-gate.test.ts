@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
-import { loadS3Config, recordConnectionTest } from '../../src/control/destinations.js';
+import { recordConnectionTest } from '../../src/control/destinations.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
 import { outcomeOf } from '../../src/jobs/runners.js';
@@ -21,8 +21,9 @@ import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
-import { checkDelivery } from '../../src/transfer/delivery-gate.js';
-import { destinationLoader } from '../../src/transfer/destination.js';
+import { checkDelivery } from '../../src/control/delivery-gate.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
+import { controlStoreSigner } from '../../src/control/signing-keys.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
@@ -62,10 +63,10 @@ before(async () => {
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
   deps = {
     pool: api.db.pool,
-    secrets: api.secrets,
+    signingKey: controlStoreSigner(api.db.pool, api.secrets),
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
-    loadDestination: destinationLoader(api.db.pool, api.secrets, loadS3Config),
+    loadDestination: destinationLoader(api.db.pool, api.secrets),
     objectWriter: (config) => createObjectWriter(config, { identity: testIdentity(), log: silentLogger }),
   };
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-gate-'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { recordConnectionTest } from '../../src/control/destinations.js';
-import { currentFingerprint } from '../../src/transfer/delivery-gate.js';
+import { currentFingerprint } from '../../src/control/delivery-gate.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { cancelTransfer, enqueueTransfer, prepareQueue, queueStats } from '../../src/jobs/queue.js';
 import { recoverDeadWorkers } from '../../src/jobs/recovery.js';

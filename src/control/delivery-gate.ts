@@ -9,10 +9,11 @@
  *     (migration 006), and the gate compares it with the fingerprint of the configuration now;
  *   - no transfer since then failed for a reason the recipient must fix (status `needs_attention`).
  *
- * Every path asks this module: the scheduler (DELIVERABLE_SQL inside its statement), the API trigger
+ * Every path asks this module: the scheduler (deliverableSql inside its statement), the API trigger
  * and the job queue (checkDelivery before enqueuing), the worker before it starts a job, and the
- * transfer runner itself before it creates its first object (so `sluice transfer` and any future
- * caller are covered too). A refusal never writes anything and names the test to run.
+ * transfer runner through its destination loader (transfer-destination.ts), before it creates its
+ * first object (so `sluice transfer` and any future caller are covered too). Other callers (the
+ * recipient setup page) ask checkDelivery(db, id) for the same verdict. A refusal never writes anything and names the test to run.
  * The trust model as a whole: docs/trust.md.
  */
 import type { Queryable } from '../core/pg.js';
