@@ -5,6 +5,7 @@
 import { runConnectionTest, type ConnectionTestDeps, type ConnectionTestResult } from '../destinations/s3/connection-test.js';
 import { newAudience } from '../core/audience.js';
 import type { IdentitySource } from '../core/identity.js';
+import { currentFingerprint } from './delivery-gate.js';
 import type { Logger } from '../core/log.js';
 import type { Queryable } from './db.js';
 import {
@@ -33,7 +34,12 @@ export async function testSavedDestination(
   deps: ConnectionTestRunDeps,
   id: string,
 ): Promise<{ result: ConnectionTestResult; destination: DestinationView }> {
+  // The fingerprint of what is tested, read on both sides of loading it: a change in between means
+  // this test's outcome is for settings that no longer exist, and the gate will ask for another.
+  const before = await currentFingerprint(db, id);
   const config = await loadS3Config(db, secrets, id);
+  const after = await currentFingerprint(db, id);
+  const fingerprint = before !== null && before === after ? before : null;
   const result = await runConnectionTest(config, {
     identity: deps.identity,
     log: deps.log,
@@ -44,6 +50,7 @@ export async function testSavedDestination(
   const failed = result.steps.find((s) => s.status === 'failed');
   const destination = await recordConnectionTest(db, id, {
     passed: result.passed,
+    fingerprint,
     ...(failed ? { error: { step: failed.step, code: failed.code, actor: failed.actor, message: failed.message, docs: failed.docs } } : {}),
     ...(result.accountId ? { accountId: result.accountId } : {}),
   });

@@ -17,14 +17,33 @@ export function newAudience(): string {
 }
 
 /**
- * The audience of the connection test's negative probe when Sluice is an OIDC issuer. IAM (and Ceph
- * RGW) refuse a token whose `aud` is not a client id of the OIDC provider before the trust policy is
- * even read, so a random audience is refused by a role that pins no audience at all and the probe
- * would prove nothing. The recipient registers this one as a second client id; then only the trust
- * policy's `aud` condition can refuse it. Sluice mints it for nothing else.
+ * The audience of the connection test's negative probe: a token Sluice mints for no destination, that
+ * the role must refuse.
+ *
+ * Why this shape. The probe exists to catch a trust policy that would also admit *another*
+ * destination's token (another recipient's, minted by the same Sluice, same `sub`). Such a policy
+ * admits some other audience; the probe must be admitted by any policy that admits siblings, and
+ * refused only by one that pins this destination's audience. So the probe is shaped exactly like a
+ * sibling's audience: the `sluice-` prefix, the same length, the same base32 alphabet (a `probe-…`
+ * value, as before, slipped past `StringLike "sluice-*"`, `"sluice-?*"` and the like). It is this
+ * destination's audience with one character changed, in the middle: a pattern can refuse it and still
+ * admit this destination only by spelling out that very position, which a prefix (`sluice-*`,
+ * `sluice-abc*`), a suffix (`*xyz`), `?` wildcards on either side, `*`, a `ForAnyValue` set of such
+ * patterns, a `sub`-only condition or no condition cannot do; a policy that names every character is an
+ * exact pin. It is deterministic, so the recipient registers it once (IAM and Ceph RGW refuse a token
+ * whose `aud` is not a client id of the OIDC provider before reading the trust policy; registered, only
+ * the trust policy's `aud` condition can refuse it). For Google, which mints any audience and has no
+ * client-id list, it is likewise a real second audience of the same form. Sluice mints it for nothing
+ * but the probe, and a destination's audience is random (130 bits), so no destination ever has it.
  */
 export function probeAudience(audience: string): string {
-  return `probe-${audience}`;
+  if (!isAudience(audience)) {
+    // Audiences come from newAudience(); anything else (a test fixture) still gets a distinct value of the same length.
+    return audience.slice(0, -1) + (audience.endsWith('a') ? 'b' : 'a');
+  }
+  const at = 'sluice-'.length + 13;
+  const current = ALPHABET.indexOf(audience[at] as string);
+  return audience.slice(0, at) + ALPHABET[(current + 16) % 32] + audience.slice(at + 1);
 }
 
 export function isAudience(value: string): boolean {

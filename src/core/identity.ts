@@ -38,5 +38,18 @@ export interface IdentitySource {
   describe(): Promise<TrustedIdentity>;
   /** A freshly minted ID token whose `aud` is `audience`. Never logged, never stored. */
   token(audience: string): Promise<string>;
+  /**
+   * What Sluice can check of its own side before it blames a recipient for a refused token: for its
+   * own issuer, that the discovery document and the JWKS answer at the public URL and publish the
+   * key that signs now. Null when all is well; a problem is the provider's to fix.
+   */
+  selfCheck?(): Promise<IdentityProblem | null>;
   close?(): Promise<void>;
+}
+
+/** A fault on Sluice's side of the token exchange (the provider must act; transfers retry). */
+export interface IdentityProblem {
+  code: 'issuer_unreachable' | 'signing_key_unpublished';
+  message: string;
+  hint: string;
 }

@@ -35,7 +35,7 @@ export async function identityReport(identity: IdentitySource): Promise<Identity
     conditionKeys: { subject: `${t.conditionKeyPrefix}:sub`, audience: `${t.conditionKeyPrefix}:${t.audienceConditionKey}` },
   };
   if (t.requiresOidcProvider) {
-    report.oidcProvider = { url: t.issuer, clientIds: "each destination's audience and probe-<audience> (two client ids per destination)" };
+    report.oidcProvider = { url: t.issuer, clientIds: "each destination's audience and its probe audience (two client ids per destination; `sluice policy <destination>` prints both)" };
   }
   if (identity instanceof TokenFileIdentity) report.tokenAudiences = await identity.audiences();
   if (identity instanceof OidcIdentity) {

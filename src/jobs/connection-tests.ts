@@ -76,7 +76,7 @@ export async function requestConnectionTest(pool: Pool, destinationId: string): 
   await prepareQueue(pool);
   return withTransaction(pool, async (client) => {
     // The destination's row lock serialises requests: two clicks at once give one queued test.
-    const dst = await client.query('SELECT 1 FROM destinations WHERE id = $1 FOR UPDATE', [destinationId]);
+    const dst = await client.query('SELECT 1 FROM destinations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE', [destinationId]);
     if (dst.rowCount === 0) throw notFound('destination', destinationId);
     // A waiting test is one whose job no worker has taken yet (a taken job is locked).
     const waiting = await client.query<Row>(
@@ -106,7 +106,7 @@ export async function getConnectionTest(db: Queryable, destinationId: string, te
 
 /** The destination's most recent tests, newest first. */
 export async function listConnectionTests(db: Queryable, destinationId: string, limit: number): Promise<ConnectionTestRun[]> {
-  const dst = await db.query('SELECT 1 FROM destinations WHERE id = $1', [destinationId]);
+  const dst = await db.query('SELECT 1 FROM destinations WHERE id = $1 AND deleted_at IS NULL', [destinationId]);
   if (dst.rowCount === 0) throw notFound('destination', destinationId);
   const { rows } = await db.query<Row>(
     'SELECT * FROM connection_tests WHERE destination_id = $1 ORDER BY requested_at DESC, id LIMIT $2',

@@ -20,6 +20,12 @@ const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // The transfer runner's own per-destination guard: another run of it has not finished yet.
   'transfer_already_running',
   'transfer_interrupted',
+  // Sluice's own side of the token exchange (checked before an STS refusal is blamed on a recipient).
+  'issuer_unreachable',
+  'signing_key_unpublished',
+  'clock_skew',
+  'idp_unreachable',
+  'identity_unavailable',
 ]);
 
 const NODE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

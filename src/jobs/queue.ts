@@ -16,6 +16,7 @@ import { SluiceError, validationError } from '../core/errors.js';
 import type { Pool, PoolClient, Queryable } from '../control/db.js';
 import { withTransaction } from '../control/db.js';
 import { newId } from '../core/ids.js';
+import { checkDelivery, refusalError } from '../control/delivery-gate.js';
 import { finishTransferRow, insertTransfer } from '../transfer/store.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { TransferKind } from '../core/types.js';
@@ -107,30 +108,17 @@ export async function enqueueTransfer(pool: Pool, req: TransferRequest): Promise
     throw validationError([{ field: 'from', message: 'a backfill needs both `from` and `to`' }], 'transfer request');
   }
   return withTransaction(pool, async (client) => {
-    const dst = await client.query<{ id: string; status: string }>(
-      'SELECT id, status FROM destinations WHERE id = $1 FOR UPDATE',
+    const dst = await client.query<{ id: string }>(
+      'SELECT id FROM destinations WHERE id = $1 FOR UPDATE',
       [req.destinationId],
     );
-    const row = dst.rows[0];
-    if (!row) {
+    if (!dst.rows[0]) {
       throw new SluiceError({ code: 'not_found', message: `No destination with id ${req.destinationId}.`, status: 404 });
     }
-    if (row.status === 'disabled') {
-      throw new SluiceError({
-        code: 'destination_disabled',
-        message: `Destination ${req.destinationId} is disabled.`,
-        hint: 'Enable it before starting a transfer.',
-        status: 409,
-      });
-    }
-    if (row.status === 'needs_attention') {
-      throw new SluiceError({
-        code: 'destination_needs_attention',
-        message: `Destination ${req.destinationId} needs attention: its last transfer failed for a reason the recipient must fix.`,
-        hint: 'See the destination\'s last error, then run a connection test; transfers resume once it passes.',
-        status: 409,
-      });
-    }
+    // The delivery gate (control/delivery-gate.ts), under the row lock: nothing is queued for a
+    // destination whose latest connection test did not pass for its current settings.
+    const verdict = await checkDelivery(client, req.destinationId);
+    if (!verdict.allowed) throw refusalError(verdict);
     const jobs = await transferJobsOf(client, req.destinationId);
     const behindRunning = jobs.some((j) => j.running);
     const waiting = jobs.find((j) => !j.running && j.key !== null);

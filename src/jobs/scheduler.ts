@@ -7,6 +7,7 @@
 import { SluiceError } from '../core/errors.js';
 import type { Queryable } from '../control/db.js';
 import type { Logger } from '../core/log.js';
+import { deliverableSql } from '../control/delivery-gate.js';
 import { QUEUE_SCHEMA, TRANSFER_MAX_ATTEMPTS, TRANSFER_TASK } from './queue.js';
 
 export interface ScheduleOptions {
@@ -16,6 +17,8 @@ export interface ScheduleOptions {
   batchSize?: number;
 }
 
+// Only destinations the delivery gate lets through are due (deliverableSql: the same rule the API, the
+// worker and the runner apply one destination at a time).
 // A destination already having a waiting transfer (a manual trigger, or a retry backing off) is not
 // given a second one: that one delivers everything up to its start anyway. The transfer (id in the
 // shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same statement.
@@ -23,7 +26,7 @@ const SCHEDULE_SQL = `
 WITH due AS (
   SELECT d.id, d.frequency_minutes
     FROM destinations d
-   WHERE d.enabled AND d.frequency_minutes IS NOT NULL AND d.status IN ('new', 'active')
+   WHERE d.enabled AND d.frequency_minutes IS NOT NULL AND ${deliverableSql('d')}
      AND (d.next_run_at IS NULL OR d.next_run_at <= now())
    ORDER BY d.next_run_at NULLS FIRST
    LIMIT $2

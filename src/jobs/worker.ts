@@ -9,6 +9,7 @@ import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
+import { checkDelivery, isDeliveryRefusal } from '../control/delivery-gate.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
 import { classifyFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
@@ -81,10 +82,15 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const transferTask: Task = async (payload, helpers) => {
     const job = payload as TransferJob;
     const jlog = log.child({ transferId: job.transferId, destinationId: job.destinationId });
-    const runnable = await deps.pool.query<{ status: string }>('SELECT status FROM destinations WHERE id = $1', [job.destinationId]);
-    const status = runnable.rows[0]?.status;
-    if (status === undefined || status === 'disabled' || status === 'needs_attention') {
-      jlog.info({ status: status ?? 'deleted' }, 'skipping transfer: destination is not runnable');
+    // The delivery gate again, at the last moment before the job runs: the destination may have been
+    // changed, deleted or failed a test since the job was queued. The runner checks once more itself.
+    const verdict = await checkDelivery(deps.pool, job.destinationId);
+    if (!verdict.allowed) {
+      jlog.info({ code: verdict.code }, 'skipping transfer: the delivery gate refused it');
+      await deps.pool.query(
+        `UPDATE transfers SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'queued'`,
+        [job.transferId, { code: verdict.code, actor: verdict.actor, message: verdict.message, hint: verdict.hint }],
+      );
       metrics.transfers.inc({ status: 'skipped', kind: job.kind });
       return;
     }
@@ -250,6 +256,13 @@ async function finishTransfer(
   }
 
   const error = outcome.error ?? new SluiceError({ code: 'internal', message: 'Transfer failed without an error.', actor: 'sluice' });
+  if (isDeliveryRefusal(error)) {
+    // Refused by the gate inside the runner (the destination changed after the worker's own check):
+    // nothing was written, and the destination's state already says what to do.
+    metrics.transfers.inc({ status: 'skipped', kind: job.kind });
+    log.info({ code: (error as { code: string }).code }, 'transfer refused by the delivery gate');
+    return;
+  }
   const action = classifyFailure(error);
   const record = errorRecord(error, new Date());
   metrics.transferDuration.observe({ status: 'failed' }, ctx.seconds);

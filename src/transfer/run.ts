@@ -64,6 +64,10 @@ export interface TransferDeps {
   /** The key that signs this transfer's manifests (control/signing-keys.ts keeps them). */
   signingKey(): Promise<SigningKey>;
   source: TransferSource;
+  /**
+   * The destination, or the delivery gate's refusal (control/transfer-destination.ts applies
+   * control/delivery-gate.ts): called before anything is written.
+   */
   loadDestination(destinationId: string): Promise<TransferDestination>;
   objectWriter(config: S3DestinationConfig): ObjectWriter;
   fileLimits?: { maxRowsPerFile: number; maxBytesPerFile: number };
@@ -207,6 +211,8 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
   let destination: TransferDestination;
   let models: ModelDefinition[];
   try {
+    // After the destination lock and before anything is written: the loader applies the delivery
+    // gate (control/delivery-gate.ts), so every caller of the runner (worker, `sluice transfer`) goes through it.
     destination = await deps.loadDestination(row.destination_id);
     models = selectModels(deps.source.models(), destination, row.models);
     if (kind === 'BACKFILL' && row.range_from === null && row.range_to === null) {
@@ -254,6 +260,8 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
     }
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    // The role session ends with the transfer: the next one assumes the role again (docs/trust.md).
+    ctx.writer.close?.();
   }
 
   const all = await modelRows(pool, row.id);

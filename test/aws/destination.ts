@@ -12,6 +12,7 @@ import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { newAudience, probeAudience } from '../../src/core/audience.js';
 import { newId } from '../../src/core/ids.js';
 import { seedPermissionsPolicy, type TestRgw } from '../support/rgw.js';
+import { markTested } from '../support/trust.js';
 import type { ServedIssuer } from './issuer.js';
 
 export interface ProvisionedDestination {
@@ -120,6 +121,7 @@ export async function provisionStoredDestination(rgw: TestRgw, issuer: ServedIss
   assert.deepEqual(policies, destinationPolicies({ bucket, prefix: '', audience, accountId: '', identity }), '`sluice policy` prints what the generator makes');
   assert.deepEqual(policies.permissionsPolicy, seedPermissionsPolicy(bucket), "Sluice's permissions policy is the seed's, exactly");
   await rgw.createRole(policies.trustPolicy, policies.permissionsPolicy, hint, roleName);
+  await markTested(control, [id]);
   const config = await loadS3Config(control, issuer.secrets, id);
   return { bucket, roleArn, policies, config, otherAudience };
 }

@@ -22,6 +22,10 @@ export interface ServedIssuer {
   /** SLUICE_SECRET_KEY (base64) of `secrets`, for a `sluice` CLI run against `db`. */
   secretKey: string;
   subject: string;
+  /** Stops serving the discovery document and JWKS (as a stopped API process does); the keys stay. */
+  stopServing(): Promise<void>;
+  /** Serves them again, on the same URL. */
+  startServing(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,9 +37,13 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
   const key = crypto.randomBytes(32);
   const secrets = new SecretBox(key);
   const identity = await createOidcIdentity(config, { pool: db.pool, secrets, log: silentLogger });
-  const app = fastify();
-  await app.register(oidcRoutes, { identity });
-  await app.listen({ host: '127.0.0.1', port });
+  const serve = async () => {
+    const app = fastify();
+    await app.register(oidcRoutes, { identity });
+    await app.listen({ host: '127.0.0.1', port });
+    return app;
+  };
+  let app: Awaited<ReturnType<typeof serve>> | undefined = await serve();
   return {
     identity,
     issuer,
@@ -43,8 +51,15 @@ export async function serveIssuer(subject = 'sluice-aws-suite'): Promise<ServedI
     secrets,
     secretKey: key.toString('base64'),
     subject,
+    async stopServing() {
+      await app?.close();
+      app = undefined;
+    },
+    async startServing() {
+      app ??= await serve();
+    },
     async close() {
-      await app.close();
+      await app?.close();
       await db.drop();
     },
   };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { probeAudience } from '../../src/core/audience.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
 import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
@@ -107,7 +108,7 @@ describe('policies through the API', () => {
     assert.deepEqual(p.permissionsPolicy.Statement[0].Action, ['s3:PutObject', 's3:DeleteObject']);
     assert.equal(p.permissionsPolicy.Statement[0].Resource, 'arn:aws:s3:::acme-lake/sluice/*');
     assert.deepEqual(p.permissionsPolicy.Statement[1].Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
-    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.test.example', clientIds: [d.audience, `probe-${d.audience}`] });
+    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.test.example', clientIds: [d.audience, probeAudience(d.audience)] });
   });
 
   it('gives policies for a bucket before a destination exists, and validates it', async () => {

@@ -216,6 +216,64 @@ describe('destinations', () => {
     assert.deepEqual(racers.map((r) => r.statusCode).sort(), [201, 409, 409, 409, 409, 409]);
   });
 
+  it('decides "role already in use" on the parsed role (account and name), not the ARN text; deleting frees it', async () => {
+    const owner = await newRecipient('role-owner');
+    const intruder = await newRecipient('role-intruder');
+    const owned = await post('/v1/destinations', { recipientId: owner, bucket: 'owner-b', region: 'us-east-1', auth: { roleArn: 'arn:aws:iam::111122223333:role/sluice-acme' } });
+    assert.equal(owned.statusCode, 201, owned.body);
+    // Another partition, a path, another case: the same role to IAM (and to Ceph RGW).
+    for (const roleArn of ['arn:aws-cn:iam::111122223333:role/sluice-acme', 'arn:aws:iam::111122223333:role/x/sluice-acme', 'arn:aws-us-gov:iam::111122223333:role/team/a/Sluice-Acme']) {
+      const res = await post('/v1/destinations', { recipientId: intruder, bucket: 'intruder-b', region: 'us-east-1', auth: { roleArn } });
+      assert.equal(res.statusCode, 409, `${roleArn}: ${res.body}`);
+      assert.equal(res.json().error.code, 'role_arn_in_use');
+      assert.match(res.json().error.hint, /DELETE \/v1\/destinations\/<id>|sluice destinations delete/);
+      assert.ok(!res.body.includes(owned.json().id), "the other recipient's destination id is not disclosed");
+    }
+    // The same name in another account is another role.
+    const elsewhere = await post('/v1/destinations', { recipientId: intruder, bucket: 'intruder-b', region: 'us-east-1', auth: { roleArn: 'arn:aws:iam::999988887777:role/sluice-acme' } });
+    assert.equal(elsewhere.statusCode, 201, elsewhere.body);
+    // Nor can an update move an existing destination onto the role.
+    const moved = await api.app.inject({ method: 'PATCH', url: `/v1/destinations/${elsewhere.json().id}`, headers: api.auth, payload: { auth: { roleArn: 'arn:aws:iam::111122223333:role/y/SLUICE-ACME' } } });
+    assert.equal(moved.statusCode, 409, moved.body);
+
+    // The step the hint names exists: once the owner's destination is deleted, the role can move.
+    const del = await api.app.inject({ method: 'DELETE', url: `/v1/destinations/${owned.json().id}`, headers: api.auth });
+    assert.equal(del.statusCode, 204, del.body);
+    assert.equal((await api.app.inject({ method: 'GET', url: `/v1/destinations/${owned.json().id}`, headers: api.auth })).statusCode, 404);
+    const again = await api.app.inject({ method: 'DELETE', url: `/v1/destinations/${owned.json().id}`, headers: api.auth });
+    assert.equal(again.statusCode, 404);
+    const taken = await post('/v1/destinations', { recipientId: intruder, bucket: 'intruder-c', region: 'us-east-1', auth: { roleArn: 'arn:aws:iam::111122223333:role/sluice-acme' } });
+    assert.equal(taken.statusCode, 201, taken.body);
+  });
+
+  it('refuses malformed role ARNs with a clear message', async () => {
+    for (const roleArn of [
+      'arn:aws:iam::111122223333:user/sluice-acme',
+      'arn:aws:iam::1111:role/sluice-acme',
+      'arn:aws:sts::111122223333:assumed-role/sluice-acme/session',
+      'arn:aws:iam::111122223333:role/',
+      'arn:aws:iam::111122223333:role/a b',
+      'arn:evil:iam::111122223333:role/sluice-acme',
+    ]) {
+      const res = await post('/v1/destinations', { recipientId, bucket: 'acme-bad-arn', region: 'us-east-1', auth: { roleArn } });
+      assert.equal(res.statusCode, 400, `${roleArn}: ${res.body}`);
+      assert.equal(res.json().error.details[0].field, 'auth.roleArn');
+      assert.match(res.json().error.details[0].message, /arn:aws:iam::123456789012:role\//);
+    }
+  });
+
+  it('refuses an access key id used by another recipient', async () => {
+    const owner = await newRecipient('key-owner');
+    const intruder = await newRecipient('key-intruder');
+    const auth = { accessKeyId: 'AKIAOWNEDBYONEONLY01', secretAccessKey: 'k'.repeat(40) };
+    assert.equal((await post('/v1/destinations', { recipientId: owner, bucket: 'key-owner-b', region: 'us-east-1', auth })).statusCode, 201);
+    const res = await post('/v1/destinations', { recipientId: intruder, bucket: 'key-intruder-b', region: 'us-east-1', auth: { ...auth, secretAccessKey: 'z'.repeat(40) } });
+    assert.equal(res.statusCode, 409, res.body);
+    assert.equal(res.json().error.code, 'access_key_in_use');
+    assert.equal(res.json().error.details[0].field, 'auth.accessKeyId');
+    assert.doesNotMatch(res.json().error.hint, /role/, 'access-key wording');
+  });
+
   it('checks endpoints: https unless allowed, and internal addresses unless allow-listed', async () => {
     const base = { recipientId, bucket: 'acme-ep', region: 'us-east-1', auth: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x'.repeat(40) } };
     const ok = await post('/v1/destinations', { ...base, endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, requestChecksums: false });

@@ -219,7 +219,7 @@ describe('sluice CLI', () => {
     assert.equal(failed.actor, 'recipient');
   });
 
-  it('policy: for a destination and for a bucket, JSON on stdout', async () => {
+  it('policy: for a destination and for a bucket, JSON on stdout; then delete', async () => {
     const role = await sluice([
       'destinations', 'create', '--recipient', recipientId, '--bucket', 'acme-lake', '--region', 'eu-west-1',
       '--role-arn', 'arn:aws:iam::123456789012:role/transfer-role', '--json',
@@ -239,5 +239,14 @@ describe('sluice CLI', () => {
     const bad = await sluice(['policy', '--bucket', 'NO']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /- bucket: must be 3 to 63 characters long/);
+
+    // delete: the destination is gone for the CLI too, and a second delete says so.
+    const deleted = await sluice(['destinations', 'delete', d.id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, new RegExp(`destination ${d.id} deleted`));
+    const gone = await sluice(['destinations', 'show', d.id]);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /error \[not_found\]/);
+    assert.equal((await sluice(['destinations', 'delete', d.id])).code, 2);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { recordConnectionTest } from '../../src/control/destinations.js';
+import { currentFingerprint } from '../../src/control/delivery-gate.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { cancelTransfer, enqueueTransfer, prepareQueue, queueStats } from '../../src/jobs/queue.js';
 import { recoverDeadWorkers } from '../../src/jobs/recovery.js';
@@ -173,7 +174,7 @@ describe('job queue, scheduler and worker', () => {
       assert.equal(row.last_error.code, 'access_denied_put');
       assert.equal(calls.filter((c) => c.destinationId === denied!.id).length, 1, 'not retried');
       await assert.rejects(enqueueTransfer(db.pool, { destinationId: denied!.id }), (e: SluiceError) => e.code === 'destination_needs_attention');
-      await recordConnectionTest(db.pool, denied!.id, { passed: true });
+      await recordConnectionTest(db.pool, denied!.id, { passed: true, fingerprint: await currentFingerprint(db.pool, denied!.id) });
       const back = await db.pool.query('SELECT status, last_error FROM destinations WHERE id = $1', [denied!.id]);
       assert.equal(back.rows[0].status, 'active');
       assert.equal(back.rows[0].last_error, null);

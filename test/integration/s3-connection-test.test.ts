@@ -5,11 +5,12 @@ import { freePort } from '../../src/control/embedded.js';
 import { runConnectionTest, type ConnectionTestResult } from '../../src/destinations/s3/connection-test.js';
 import { createCredentialProvider } from '../../src/destinations/s3/credentials.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
-import { closeDestinationClients } from '../../src/destinations/s3/client.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import type { IdentitySource, TrustedIdentity } from '../../src/core/identity.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { createLogger, silentLogger } from '../../src/core/log.js';
+import { probeAudience } from '../../src/core/audience.js';
+import { classifyFailure } from '../../src/jobs/failures.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, stsAssumeRoleSuccess, stsError, type FaultProxy } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 
@@ -81,7 +82,6 @@ describe('connection test', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
-    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -152,7 +152,7 @@ describe('connection test', () => {
     assert.equal(r.assumedRoleArn, 'arn:aws:sts::123456789012:assumed-role/transfer-role/session');
     assert.equal(identity.minted.length, 2);
     assert.equal(identity.minted[0], AUDIENCE);
-    assert.notEqual(identity.minted[1], AUDIENCE);
+    assert.equal(identity.minted[1], probeAudience(AUDIENCE), "the probe is shaped like a sibling's audience");
     // STS is called unsigned, with a session name derived from the destination.
     const sts = proxy.requests.filter((q) => q.bodyText?.includes('AssumeRoleWithWebIdentity'));
     assert.equal(sts.length, 2);
@@ -233,7 +233,6 @@ describe('connection test', () => {
 
   for (const [name, rule, step, code] of [
     ['access denied on put', { method: 'PUT', action: s3Error(403, 'AccessDenied', 'Access Denied') }, 3, 'access_denied_put'],
-    ['access denied on delete', { method: 'DELETE', action: s3Error(403, 'AccessDenied', 'Access Denied') }, 4, 'access_denied_delete'],
     ['KMS denied', { method: 'PUT', action: s3Error(403, 'AccessDenied', 'User: arn:aws:sts::123456789012:assumed-role/transfer-role/s is not authorized to perform: kms:GenerateDataKey on this resource') }, 3, 'kms_denied'],
     ['clock skew', { method: 'PUT', action: s3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.') }, 3, 'clock_skew'],
     ['throttling', { method: 'PUT', action: s3Error(503, 'SlowDown', 'Please reduce your request rate.') }, 3, 'throttled'],
@@ -250,6 +249,73 @@ describe('connection test', () => {
       if (step === 3) assert.equal(r.steps[4]!.status, 'skipped');
     });
   }
+
+  for (const config of [accessKeyConfig, roleConfig]) {
+    it(`passes with a warning naming the test object left behind when DeleteObject is denied (${config === roleConfig ? 'role' : 'access key'})`, async () => {
+      if (config === roleConfig) stsRules(proxy, true);
+      proxy.rule({ method: 'DELETE', action: s3Error(403, 'AccessDenied', 'Access Denied') });
+      const r = await run(config(proxy.url));
+      assert.equal(r.passed, true, 'deliveries need only PutObject');
+      const del = r.steps[4]!;
+      assert.equal(del.status, 'warning');
+      assert.equal(del.code, 'test_object_left_behind');
+      assert.equal(del.docs, 'README.md#ct-test_object_left_behind');
+      const put = proxy.requests.find((q) => q.method === 'PUT')!;
+      const key = decodeURIComponent(put.path.split('?')[0]!.replace(`/${BUCKET}/`, ''));
+      assert.match(key, /^acme\/exports\/_sluice\/connection-test\/[0-9a-f-]+\.txt$/);
+      assert.ok(del.message.includes(key), `names ${key}: ${del.message}`);
+      assert.match(del.message, /s3:DeleteObject/);
+      assert.match(del.message, config === roleConfig ? /role's policy/ : /access key/);
+      assert.doesNotMatch(del.message, config === roleConfig ? /access key/ : /role/);
+    });
+  }
+
+  it('blames the provider, not the recipient, when STS refuses while Sluice\'s own issuer is broken (and retries it)', async () => {
+    proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: s3Error(403, 'AccessDenied', 'Forbidden') });
+    const identity: IdentitySource = {
+      ...testIdentity(),
+      selfCheck: async () => ({ code: 'issuer_unreachable', message: "Sluice's OIDC issuer is not answering.", hint: 'Make it reachable.' }),
+    };
+    const r = await runConnectionTest(roleConfig(proxy.url), { identity, log: silentLogger, endpointPolicy: loopback });
+    assert.deepEqual(summary(r).slice(0, 2), ['validate_config:passed', 'assume_role:failed:issuer_unreachable']);
+    assert.equal(r.steps[1]!.actor, 'provider');
+    assert.equal(classifyFailure({ code: 'issuer_unreachable', actor: 'provider' }), 'retry');
+  });
+
+  it('blames a clock off by more than five minutes on the provider (the refusal\'s Date header)', async () => {
+    const date = new Date(Date.now() - 20 * 60_000).toUTCString();
+    proxy.rule({
+      method: 'POST',
+      body: /AssumeRoleWithWebIdentity/,
+      action: { respond: { status: 403, headers: { 'content-type': 'text/xml', date }, body: '<Error><Code>AccessDenied</Code><Message>Forbidden</Message></Error>' } },
+    });
+    const r = await run(roleConfig(proxy.url));
+    assert.deepEqual(summary(r).slice(0, 2), ['validate_config:passed', 'assume_role:failed:clock_skew']);
+    assert.equal(r.steps[1]!.actor, 'provider');
+    assert.equal(classifyFailure({ code: 'clock_skew', actor: 'provider' }), 'retry');
+  });
+
+  it('after its own checks pass, names the identity provider and the trust policy as the recipient\'s two places to look', async () => {
+    proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: s3Error(403, 'AccessDenied', 'Forbidden') });
+    const identity: IdentitySource = { ...testIdentity(), selfCheck: async () => null };
+    const r = await runConnectionTest(roleConfig(proxy.url), { identity, log: silentLogger, endpointPolicy: loopback });
+    const step = r.steps[1]!;
+    assert.equal(step.code, 'role_not_assumable');
+    assert.equal(step.actor, 'recipient');
+    assert.match(step.message, /identity provider/);
+    assert.match(step.message, /trust policy/);
+    assert.ok(step.message.includes(ROLE));
+  });
+
+  it('fails the probe with probe_audience_unregistered when the identity provider refuses the probe audience itself', async () => {
+    proxy.rule({ method: 'POST', body: new RegExp(`WebIdentityToken=test-token\\.${AUDIENCE}`), action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE }) });
+    proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: stsError(400, 'InvalidIdentityToken', 'Incorrect token audience') });
+    const identity = testIdentity();
+    const r = await runConnectionTest(roleConfig(proxy.url), { identity, log: silentLogger, endpointPolicy: loopback });
+    assert.deepEqual(summary(r).slice(0, 3), ['validate_config:passed', 'assume_role:passed', 'audience_probe:failed:probe_audience_unregistered']);
+    assert.ok(r.steps[2]!.message.includes(probeAudience(AUDIENCE)), 'names the client id to register');
+    assert.deepEqual(identity.minted, [AUDIENCE, probeAudience(AUDIENCE)]);
+  });
 
   it('passes when the store fails once with a 500 on put and on delete (retried after a pause)', async () => {
     proxy.rule({ method: 'PUT', times: 1, action: s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.') });
@@ -306,7 +372,6 @@ describe('role credentials', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
-    closeDestinationClients();
     await proxy.close();
     await s3.close();
   });
@@ -328,7 +393,7 @@ describe('role credentials', () => {
     assert.equal(proxy.requests.length, 2);
   });
 
-  it('are shared by every writer of a destination, and replaced when its configuration changes', async () => {
+  it('are assumed afresh for every writer (one per transfer), never shared across transfers or destinations', async () => {
     proxy.clearRules();
     proxy.requests.length = 0;
     proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE }) });
@@ -337,13 +402,17 @@ describe('role credentials', () => {
     const config = roleConfig(proxy.url, { id: 'dst_shared' });
     for (const n of [1, 2, 3]) {
       const w = createObjectWriter(config, { identity, log: silentLogger });
-      await w.write(`acme/exports/shared-${n}.txt`, Readable.from([Buffer.from('x')]));
+      // Several objects of one transfer share its session.
+      await w.write(`acme/exports/shared-${n}a.txt`, Readable.from([Buffer.from('x')]));
+      await w.write(`acme/exports/shared-${n}b.txt`, Readable.from([Buffer.from('x')]));
       w.close();
     }
-    assert.equal(identity.minted.length, 1, 'one role session for three transfers');
-    const changed = createObjectWriter({ ...config, requestChecksums: true }, { identity, log: silentLogger });
-    await changed.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
-    assert.equal(identity.minted.length, 2, 'a changed configuration gets a new client and session');
+    assert.equal(identity.minted.length, 3, 'one role session per transfer: a trust-policy change is seen by the next one');
+    const other = createObjectWriter(roleConfig(proxy.url, { id: 'dst_other' }), { identity, log: silentLogger });
+    await other.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
+    other.close();
+    assert.equal(identity.minted.length, 4, 'another destination never reuses a session');
+    assert.equal(proxy.requests.filter((q) => /AssumeRoleWithWebIdentity/.test(q.bodyText ?? '')).length, 4);
   });
 
   it('do not cache a failure', async () => {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
-import { closeDestinationClients } from '../../src/destinations/s3/client.js';
+import { createObjectWriter, type ObjectWriterOptions, type S3ObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { SluiceError } from '../../src/core/errors.js';
 import type { IdentitySource } from '../../src/core/identity.js';
@@ -73,7 +72,7 @@ describe('S3 object writer', () => {
     proxy = await startFaultProxy(s3.endpoint);
   });
   after(async () => {
-    closeDestinationClients();
+    for (const w of writers) w.close();
     await proxy.close();
     await s3.close();
   });
@@ -82,8 +81,11 @@ describe('S3 object writer', () => {
     proxy.requests.length = 0;
   });
 
+  const writers: S3ObjectWriter[] = [];
   function writer(over: Partial<S3DestinationConfig> = {}, options: ObjectWriterOptions = {}, log = silentLogger) {
-    return createObjectWriter(config(proxy.url, over), { identity: noIdentity, log, options: { partSize: PART, queueSize: 2, retry: fastRetry, ...options } });
+    const w = createObjectWriter(config(proxy.url, over), { identity: noIdentity, log, options: { partSize: PART, queueSize: 2, retry: fastRetry, ...options } });
+    writers.push(w);
+    return w;
   }
 
   it('writes a small body with one conditional PutObject and reports bytes and SHA-256', async () => {

@@ -40,6 +40,8 @@ export interface TestApi {
   db: TestDatabase;
   config: Config;
   secrets: SecretBox;
+  /** SLUICE_SECRET_KEY (base64) of `secrets`, for a `sluice` CLI run against `db`. */
+  secretKey: string;
   /** Shared by the API and the workers of startTestWorker, as in `sluice start`. */
   metrics: Metrics;
   key: string;
@@ -62,7 +64,8 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
   });
   const log = createLogger({ level: 'trace', format: 'json', destination: sink });
   const config = loadConfig({ DATABASE_URL: db.url, SLUICE_DATA_DIR: '.tmp/api-test', ...env });
-  const secrets = new SecretBox(crypto.randomBytes(32));
+  const secretKeyBytes = crypto.randomBytes(32);
+  const secrets = new SecretBox(secretKeyBytes);
   const metrics = createMetrics({ defaultMetrics: false });
   const app = await buildServer({ pool: db.pool, secrets, log, config, identity: testIdentity(), metrics });
   const { key } = await createApiKey(db.pool, { name: 'test' });
@@ -72,6 +75,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     db,
     config,
     secrets,
+    secretKey: secretKeyBytes.toString('base64'),
     metrics,
     key,
     logs: () => lines.join(''),

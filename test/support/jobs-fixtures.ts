@@ -4,6 +4,7 @@
  */
 import type { Queryable } from '../../src/control/db.js';
 import { newId } from '../../src/core/ids.js';
+import { markTested } from './trust.js';
 
 export interface FixtureDestination {
   id: string;
@@ -38,5 +39,10 @@ export async function insertDestinations(
       opts.status ?? 'active',
     ],
   );
+  // An 'active' fixture is one whose connection test passed (the delivery gate checks it).
+  if ((opts.status ?? 'active') === 'active') {
+    await markTested(db, out.map((d) => d.id));
+    if (opts.enabled === false) await db.query('UPDATE destinations SET enabled = false WHERE id = ANY($1)', [out.map((d) => d.id)]);
+  }
   return out;
 }

@@ -24,6 +24,7 @@ import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/veri
 import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { startS3, type TestS3 } from './s3.js';
+import { markTested } from './trust.js';
 
 // Access-key destinations never ask for a token.
 export const noIdentity: IdentitySource = {
@@ -102,6 +103,7 @@ export async function transferFixture(buckets: string[]): Promise<TransferFixtur
           o.models ?? null,
         ],
       );
+      await markTested(control.pool, [id]);
       return id;
     },
     async verify(bucket, prefix = '') {

@@ -33,7 +33,7 @@ describe('identity report', () => {
       subject: 'sluice',
       federatedPrincipal: 'arn:aws:iam::<RECIPIENT_ACCOUNT_ID>:oidc-provider/sluice.example.com',
       conditionKeys: { subject: 'sluice.example.com:sub', audience: 'sluice.example.com:aud' },
-      oidcProvider: { url: 'https://sluice.example.com', clientIds: "each destination's audience and probe-<audience> (two client ids per destination)" },
+      oidcProvider: { url: 'https://sluice.example.com', clientIds: "each destination's audience and its probe audience (two client ids per destination; `sluice policy <destination>` prints both)" },
       keys: [
         { kid: 'new', state: 'published', publishedAt: at, activatesAt: at, activatedAt: null, retireAt: null },
         { kid: 'cur', state: 'active', publishedAt: at, activatesAt: at, activatedAt: at, retireAt: null },

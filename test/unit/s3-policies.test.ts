@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AUDIENCE_PLACEHOLDER, destinationPolicies, partitionOf } from '../../src/destinations/s3/policies.js';
+import { AUDIENCE_PLACEHOLDER, PROBE_AUDIENCE_PLACEHOLDER, destinationPolicies, partitionOf } from '../../src/destinations/s3/policies.js';
+import { probeAudience } from '../../src/core/audience.js';
 import type { TrustedIdentity } from '../../src/core/identity.js';
 
 const google: TrustedIdentity = {
@@ -52,7 +53,7 @@ describe('destination policies', () => {
     assert.deepEqual(st.Principal, { Federated: 'arn:aws:iam::123456789012:oidc-provider/sluice.example.com' });
     assert.deepEqual(st.Condition, { StringEquals: { 'sluice.example.com:sub': 'sluice', 'sluice.example.com:aud': AUD } });
     assert.equal(p.permissionsPolicy.Statement[0]!.Resource, 'arn:aws:s3:::acme/sluice/out/*');
-    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.example.com', clientIds: [AUD, `probe-${AUD}`] });
+    assert.deepEqual(p.oidcProvider, { url: 'https://sluice.example.com', clientIds: [AUD, probeAudience(AUD)] });
   });
 
   it('adds the KMS statement when the bucket uses SSE-KMS', () => {
@@ -67,7 +68,7 @@ describe('destination policies', () => {
     const cond = p.trustPolicy.Statement[0]!.Condition!.StringEquals;
     assert.equal(cond['sluice.example.com:aud'], AUDIENCE_PLACEHOLDER);
     assert.match(String(p.trustPolicy.Statement[0]!.Principal!.Federated), /iam::<AWS_ACCOUNT_ID>:oidc-provider/);
-    assert.deepEqual(p.oidcProvider?.clientIds, [AUDIENCE_PLACEHOLDER, `probe-${AUDIENCE_PLACEHOLDER}`]);
+    assert.deepEqual(p.oidcProvider?.clientIds, [AUDIENCE_PLACEHOLDER, PROBE_AUDIENCE_PLACEHOLDER]);
     assert.ok(p.notes.some((n) => n.includes(AUDIENCE_PLACEHOLDER)));
     assert.ok(p.notes.some((n) => n.includes('<AWS_ACCOUNT_ID>')));
   });

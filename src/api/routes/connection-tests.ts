@@ -24,8 +24,8 @@ export const ConnectionTestResult = z
     steps: z.array(
       z.object({
         step: z.enum(['validate_config', 'assume_role', 'audience_probe', 'put_object', 'delete_object']),
-        status: z.enum(['passed', 'failed', 'skipped']),
-        code: z.string().optional().describe('Stable error code when failed'),
+        status: z.enum(['passed', 'failed', 'skipped', 'warning']).describe('warning: the step did what delivery needs and left something for the recipient to know (e.g. test_object_left_behind)'),
+        code: z.string().optional().describe('Stable code when failed or warning'),
         actor: z.enum(['recipient', 'provider', 'sluice']).optional().describe('Who must act'),
         message: z.string().describe('What happened and, when failed, what to change'),
         docs: z.string().optional().describe('Where the code is explained (docs/errors.md#ct-<code>)'),

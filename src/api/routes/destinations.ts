@@ -6,6 +6,7 @@ import {
   DestinationUpdateInput,
   FORMATS,
   createDestination,
+  deleteDestination,
   disableDestination,
   getDestination,
   listDestinations,
@@ -109,6 +110,25 @@ export const destinationRoutes: RoutePlugin = {
         schema: { tags, security: bearer, summary: 'Disable a destination', params: IdParams, response: { 200: Destination, ...errorResponses } },
       },
       async (req) => disableDestination(pool, req.params.id),
+    );
+    app.delete(
+      '/v1/destinations/:id',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary: 'Delete a destination (its transfers stop; its role or access key may then be given to another recipient)',
+          description:
+            'Nothing more is delivered to it: queued and running transfers are cancelled. Its transfer history is kept. ' +
+            'Its role (or access key) is no longer counted as used, so a recipient can move it to a new destination.',
+          params: IdParams,
+          response: { 204: z.null().describe('Deleted'), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        await deleteDestination(pool, req.params.id);
+        return reply.code(204).send(null);
+      },
     );
   },
 };

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import {
   createDestination,
+  deleteDestination,
   disableDestination,
   getDestination,
   listDestinations,
@@ -145,12 +146,12 @@ function show(d: DestinationView, json?: boolean): void {
   printRecord({ ...d });
 }
 
-const STATUS_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip' };
+const STATUS_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip', warning: 'WARN' };
 
 /** One block per step: status, code, who must act, what to change, where to read more. */
 export function printConnectionTest(result: ConnectionTestResult): void {
   for (const s of result.steps) {
-    const who = s.actor ? `  [${s.actor} must act]` : '';
+    const who = s.actor ? `  [${s.status === 'warning' ? `for the ${s.actor}` : `${s.actor} must act`}]` : '';
     process.stdout.write(`${STATUS_MARK[s.status] ?? s.status} ${s.step}${s.code ? `  ${s.code}` : ''}${who}\n`);
     process.stdout.write(`     ${s.message}\n`);
     if (s.docs) process.stdout.write(`     see ${s.docs}\n`);
@@ -159,7 +160,7 @@ export function printConnectionTest(result: ConnectionTestResult): void {
 }
 
 export function registerDestinations(program: Command): void {
-  const cmd = program.command('destinations').description('S3 destinations of recipients: create, list, show, update, disable, test.');
+  const cmd = program.command('destinations').description('S3 destinations of recipients: create, list, show, update, disable, delete, test.');
 
   configFlags(cmd.command('create').description('Create a destination (status new until a connection test passes).'))
     .requiredOption('--recipient <id>', 'recipient the destination belongs to')
@@ -205,6 +206,16 @@ export function registerDestinations(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       show(await withRuntime((rt) => disableDestination(rt.pool, id)), opts.json);
+    });
+
+  cmd
+    .command('delete <id>')
+    .description("Delete a destination: its transfers stop, its history is kept, and its role or access key may then be used by another recipient's destination.")
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await withRuntime((rt) => deleteDestination(rt.pool, id));
+      if (opts.json) printJson({ id, deleted: true });
+      else console.log(`destination ${id} deleted`);
     });
 
   cmd

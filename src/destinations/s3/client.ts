@@ -1,12 +1,11 @@
 /**
- * One S3 client per destination: its region, its endpoint (path-style for S3-compatible stores), its
+ * The S3 client of a destination: its region, its endpoint (path-style for S3-compatible stores), its
  * credentials, checksums as the destination asks, no automatic region redirects (a wrong region is an
  * error the recipient must fix, not something to paper over) and bounded timeouts.
  *
  * The SDK's own retries are off (maxAttempts 1) by default: the object writer retries each request
  * itself with Buffers, and the connection test reports the first failure as it is.
  */
-import crypto from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
@@ -54,43 +53,18 @@ export interface DestinationClientDeps {
   requestTimeoutMs?: number;
 }
 
-/** Clients kept per destination, most recently used last; evicted ones are destroyed. */
-const clients = new Map<string, { fingerprint: string; client: S3Client }>();
-export const MAX_CACHED_CLIENTS = 256;
-
 /**
- * The destination's shared client: one per destination in this process, so its sockets and its role
- * session (cached until 5 minutes before expiry) are reused across transfers. A changed configuration
- * (new region, endpoint, credentials, …) replaces the client.
+ * A client for one transfer of one destination, with its own role session: the role is assumed (a
+ * fresh token, a fresh AssumeRoleWithWebIdentity) on the transfer's first request, and the session
+ * dies with the client when the transfer ends. Nothing is shared across destinations or transfers, so
+ * a recipient's change to its trust policy (a fix, or a revocation) holds from the very next transfer
+ * (docs/trust.md). Cost: one STS call per transfer of a role destination, and one more per hour of a
+ * transfer that runs longer than the session. Callers destroy the client when the transfer ends.
  */
-export function destinationClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
-  const fingerprint = crypto
-    .createHash('sha256')
-    .update(JSON.stringify([config, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null]))
-    .digest('hex');
-  const found = clients.get(config.id);
-  clients.delete(config.id);
-  if (found && found.fingerprint === fingerprint) {
-    clients.set(config.id, found);
-    return found.client;
-  }
-  found?.client.destroy();
-  const client = createS3Client(config, {
+export function transferClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
+  return createS3Client(config, {
     credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
     ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
     ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
   });
-  clients.set(config.id, { fingerprint, client });
-  while (clients.size > MAX_CACHED_CLIENTS) {
-    const [oldest, entry] = clients.entries().next().value as [string, { client: S3Client }];
-    clients.delete(oldest);
-    entry.client.destroy();
-  }
-  return client;
-}
-
-/** Destroys every shared client (process shutdown, tests). */
-export function closeDestinationClients(): void {
-  for (const { client } of clients.values()) client.destroy();
-  clients.clear();
 }

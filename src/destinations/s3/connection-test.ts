@@ -1,15 +1,16 @@
 /**
- * The connection test (docs/errors.md, "Connection test outcomes"): validate the configuration, assume the role with the destination's
- * audience, check that a different audience is refused (the trust policy pins the audience), put a
- * test object with If-None-Match, delete it. Each step reports a code, who must act, one sentence on
- * what to change and its entry in docs/errors.md; after a failed step the rest are skipped.
+ * The connection test (docs/trust.md): validate the configuration, assume the role with the
+ * destination's audience, check that the probe audience — shaped exactly like another destination's —
+ * is refused (the trust policy pins the audience), put a test object with If-None-Match, delete it (a
+ * denied delete is only a warning: deliveries never delete). Each step reports a code, who must act,
+ * one sentence on what to change and its entry in docs/errors.md; after a failed step the rest are skipped.
  *
  * Nothing else is ever called on the destination: no ListBucket, no GetObject, no HeadBucket.
  */
 import crypto from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError, type FieldProblem } from '../../core/errors.js';
-import { newAudience, probeAudience } from '../../core/audience.js';
+import { probeAudience } from '../../core/audience.js';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { createS3Client, ownerParams } from './client.js';
@@ -38,6 +39,9 @@ export interface ConnectionTestDeps {
   /** Told the steps so far after each one, so a watcher (the setup page) can show them as they run. */
   onStep?: (steps: readonly ConnectionTestStep[]) => Promise<void>;
 }
+
+/** A step that did what the test needs but left something for the recipient to know (status `warning`). */
+class StepWarning extends SluiceError {}
 
 /** Where the test object goes: `<prefix>/_sluice/connection-test/<uuid>.txt`. */
 export function connectionTestKey(prefix: string, id: string = crypto.randomUUID()): string {
@@ -78,6 +82,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(key ? { key } : {}),
+    auth: config.auth.kind,
   });
 
   async function reported(): Promise<void> {
@@ -96,6 +101,19 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       const message = await run();
       steps.push({ step: name, status: 'passed', message, durationMs: Math.round(performance.now() - started) });
     } catch (err) {
+      if (err instanceof StepWarning) {
+        steps.push({
+          step: name,
+          status: 'warning',
+          code: err.code,
+          actor: err.actor,
+          message: err.hint ? `${err.message} ${err.hint}` : err.message,
+          ...(err.docs ? { docs: err.docs } : {}),
+          durationMs: Math.round(performance.now() - started),
+        });
+        log.info({ step: name, code: err.code }, 'connection test step passed with a warning');
+        return;
+      }
       const e = err instanceof SluiceError ? err : classifyError(err, ctx(operation));
       failed = name;
       steps.push({
@@ -140,24 +158,36 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       return `Assumed ${assumed.assumedRoleArn ?? roleArn} with this destination's audience.`;
     });
     await step('audience_probe', 'audience_probe', async () => {
-      // For an OIDC issuer the probe's audience must be a registered client id, or IAM refuses it
-      // before reading the trust policy (see probeAudience). Google has no client-id list.
-      const other = deps.identity.kind === 'google' ? newAudience() : probeAudience(config.audience);
+      // A token shaped exactly like another destination's (probeAudience explains why that shape): a
+      // trust policy that would admit a sibling destination admits it too.
+      const other = probeAudience(config.audience);
       try {
         await assumeRoleWithAudience(config, other, { identity: deps.identity, log, timeoutMs, sessionSuffix: 'probe' });
       } catch (err) {
         const e = err instanceof SluiceError ? err : classifyError(err, ctx('audience_probe'));
-        // A refusal is what we want; anything else (network, throttling) leaves the question open.
-        if (['role_not_assumable', 'invalid_token', 'oidc_provider_missing'].includes(e.code)) {
-          return 'A token for a different audience was refused: the trust policy is scoped to this destination.';
+        // Only the trust policy's refusal proves the pin. AWS refuses an audience that is not a client
+        // id of the OIDC provider before it reads the trust policy (InvalidIdentityToken): that
+        // refusal says nothing about the policy, so the recipient must register the probe audience.
+        if (e.code === 'role_not_assumable') {
+          return "A token shaped like another destination's was refused: the trust policy pins this destination's audience.";
+        }
+        if (e.code === 'invalid_token' && deps.identity.kind !== 'google') {
+          throw new SluiceError({
+            code: 'probe_audience_unregistered',
+            actor: 'recipient',
+            message: `The identity provider refused the probe audience ${other} before the trust policy was read, so the test cannot tell whether the trust policy pins this destination's audience.`,
+            hint: `Add ${other} as a client id (audience) of the IAM OIDC identity provider for Sluice's issuer, next to ${config.audience}; the trust policy must still accept only ${config.audience}.`,
+            docs: docsAnchor('probe_audience_unregistered'),
+          });
         }
         throw e;
       }
       throw new SluiceError({
         code: 'audience_not_pinned',
         actor: 'recipient',
-        message: "The role also accepted a token for a different audience, so the trust policy does not pin this destination's audience and any other customer of this provider could use the role.",
-        hint: "Replace the role's trust policy with the one Sluice generated for this destination (it pins the audience).",
+        message:
+          "The role also accepted a token for another audience of the same form as this destination's, so its trust policy does not pin this destination's audience (a wildcard such as sluice-*, a ForAnyValue set, or a sub-only or missing condition): another recipient's destination could use the role.",
+        hint: `Replace the role's trust policy with the one Sluice generated for this destination: StringEquals on the audience ${config.audience} exactly.`,
         docs: docsAnchor('audience_not_pinned'),
       });
     });
@@ -209,8 +239,25 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
         return `Wrote ${key}${config.conditionalWrites ? ' as a conditional create (If-None-Match: *)' : ''}.`;
       });
       await step('delete_object', 'delete_object', async () => {
-        await retryPassing(() => s3.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key, ...owner })), ctx('delete_object', key));
-        return `Deleted ${key}. s3:DeleteObject may now be removed from the role's policy; Sluice only creates objects.`;
+        try {
+          await retryPassing(() => s3.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key, ...owner })), ctx('delete_object', key));
+        } catch (err) {
+          // Deliveries only ever create objects: DeleteObject serves this test's clean-up and nothing
+          // else, and the README lets the recipient drop it after the first pass. Its absence is a
+          // warning that names what was left behind, never a failure that stops deliveries.
+          const e = err instanceof SluiceError ? err : classifyError(err, ctx('delete_object', key));
+          if (e.code !== 'access_denied_delete') throw e;
+          throw new StepWarning({
+            code: 'test_object_left_behind',
+            actor: 'recipient',
+            message:
+              `The test object ${key} was left behind: deleting it was denied (s3:DeleteObject is not allowed${config.auth.kind === 'role' ? " by the role's policy" : ' for this access key'}). ` +
+              'Deliveries need only s3:PutObject, so the test passed.',
+            hint: `Delete ${key} yourself, or allow s3:DeleteObject on it before the next test so Sluice can remove its test objects.`,
+            docs: docsAnchor('test_object_left_behind'),
+          });
+        }
+        return `Deleted ${key}. s3:DeleteObject may now be removed from ${config.auth.kind === 'role' ? "the role's policy" : "the access key's policy"}; Sluice only creates objects.`;
       });
     } else {
       await step('put_object', 'put_object', async () => '');

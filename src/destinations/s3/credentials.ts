@@ -2,12 +2,14 @@
  * AWS credentials for one destination. Role auth: AssumeRoleWithWebIdentity (an unsigned STS call)
  * with an ID token freshly minted for the destination's audience on every call — never a token
  * captured once, which would expire (the SDK's fromWebToken does that) — cached until about five
- * minutes before the session expires. Access-key auth: the static pair.
+ * minutes before the session expires, within one provider. Each transfer and each connection test
+ * makes its own provider (see transferClient), so no session is shared across destinations or
+ * transfers. Access-key auth: the static pair.
  *
  * Logged: the assumed-role ARN and the token's subject. Never logged: tokens, keys, session tokens.
  */
 import { AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { IdentitySource } from '../../core/identity.js';
+import type { IdentityProblem, IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { SluiceError, describeError } from '../../core/errors.js';
 import { classifyError, docsAnchor } from './errors.js';
@@ -96,10 +98,68 @@ export async function assumeRoleWithAudience(
       ...(out.SubjectFromWebIdentityToken ? { subject: out.SubjectFromWebIdentityToken } : {}),
     };
   } catch (err) {
-    throw classifyError(err, ctx);
+    const classified = classifyError(err, ctx);
+    if (deps.sessionSuffix === 'probe' || !RECIPIENT_REFUSALS.has(classified.code)) throw classified;
+    throw await blame(classified, err, config, deps);
   } finally {
     client.destroy();
   }
+}
+
+/** STS refusals that read as the recipient's setup — unless Sluice's own side is at fault. */
+const RECIPIENT_REFUSALS: ReadonlySet<string> = new Set(['role_not_assumable', 'oidc_provider_missing']);
+
+/** Beyond this difference from STS's clock, Sluice's fresh tokens look expired or not yet valid. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * Decides who must act on an STS refusal. Sluice checks what it can of its own side first — its clock
+ * against STS's (the refusal's Date header), and its identity's selfCheck (for its own issuer: the
+ * discovery document and JWKS reachable at the public URL, the signing key published). A fault there is
+ * the provider's (retried by the job queue); only after those pass is the refusal the recipient's, and
+ * the message then names the two places a recipient can look: the identity provider and the trust policy.
+ */
+async function blame(refusal: SluiceError, raw: unknown, config: S3DestinationConfig, deps: CredentialDeps): Promise<SluiceError> {
+  const now = (deps.now ?? Date.now)();
+  const date = (raw as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers?.date;
+  const stsTime = date ? Date.parse(date) : NaN;
+  if (Number.isFinite(stsTime) && Math.abs(stsTime - now) > MAX_CLOCK_SKEW_MS) {
+    return new SluiceError({
+      code: 'clock_skew',
+      actor: 'provider',
+      message: `STS refused Sluice's token, and the clock of the machine running Sluice is ${Math.round(Math.abs(stsTime - now) / 60_000)} minutes off STS's: Sluice's fresh tokens look expired or not yet valid.`,
+      hint: 'Synchronise the clock (NTP) on the machines running Sluice; transfers retry by themselves.',
+      docs: docsAnchor('clock_skew'),
+      status: 502,
+      cause: refusal,
+    });
+  }
+  let problem: IdentityProblem | null = null;
+  try {
+    problem = (await deps.identity.selfCheck?.()) ?? null;
+  } catch (err) {
+    problem = { code: 'issuer_unreachable', message: `Sluice could not check its own identity: ${describeError(err)}.`, hint: "Check Sluice's identity configuration and its control store; transfers retry by themselves." };
+  }
+  if (problem) {
+    deps.log.warn({ destinationId: config.id, code: problem.code }, "STS refused the token and Sluice's own issuer check failed: blaming the provider, not the recipient");
+    return new SluiceError({ code: problem.code, actor: 'provider', message: problem.message, hint: problem.hint, docs: docsAnchor(problem.code), status: 502, cause: refusal });
+  }
+  if (refusal.code !== 'role_not_assumable') return refusal;
+  const identity = await deps.identity.describe().catch(() => undefined);
+  const roleArn = config.auth.kind === 'role' ? config.auth.roleArn : '';
+  const idp =
+    identity?.requiresOidcProvider === false
+      ? `the identity provider ${identity.issuer} (built into IAM: nothing to create, but the trust policy must name it as its Federated principal)`
+      : `the IAM OIDC identity provider for ${identity?.issuer ?? "Sluice's issuer"} in the role's account (it must exist and list ${config.audience} as a client id)`;
+  return new SluiceError({
+    code: 'role_not_assumable',
+    actor: 'recipient',
+    message: `STS refused to let Sluice assume ${roleArn} for this destination; Sluice's own side checked out (issuer reachable, signing key published, clock in sync).`,
+    hint: `Look in two places: ${idp}, and the role's trust policy, which must be the one Sluice generated for this destination (Sluice's identity as sub and ${config.audience} as audience). Also check the role ARN.`,
+    docs: docsAnchor('role_not_assumable'),
+    status: 403,
+    cause: refusal,
+  });
 }
 
 /** The identity source could not mint a token (metadata server down, issuer keys missing, ...). */

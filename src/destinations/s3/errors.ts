@@ -29,6 +29,13 @@ export interface ErrorContext {
   region?: string;
   endpoint?: string;
   key?: string;
+  /** How Sluice authenticates: hints speak of the role's policy or of the access key's user. */
+  auth?: 'role' | 'access_key';
+}
+
+/** Whose policy grants Sluice its permissions, in a hint. */
+function grantee(ctx: ErrorContext): string {
+  return ctx.auth === 'access_key' ? "the policy of the IAM user that owns the access key" : "the role's permissions policy";
 }
 
 /** Every code this destination can report; each has an entry in docs/errors.md (`#ct-<code>`). */
@@ -38,6 +45,7 @@ export const S3_ERROR_CODES = [
   'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
   'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
+  'probe_audience_unregistered', 'test_object_left_behind', 'issuer_unreachable', 'signing_key_unpublished',
 ] as const satisfies readonly ErrorCode[];
 
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
@@ -48,6 +56,9 @@ export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'endpoint_unreachable',
   'idp_unreachable',
   'identity_unavailable',
+  'issuer_unreachable',
+  'signing_key_unpublished',
+  'clock_skew',
   'write_conflict',
 ]);
 
@@ -209,13 +220,13 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
       return make({
         code: 'kms_denied',
         actor: 'recipient',
-        message: `Writing to ${bucketName(ctx)} needs its KMS key, and the role may not use it.`,
-        hint: 'Allow kms:GenerateDataKey and kms:Decrypt on the bucket\'s KMS key, in the role\'s policy and in the key policy (or give the destination that key ARN to get the statement).',
+        message: `Writing to ${bucketName(ctx)} needs its KMS key, and ${ctx.auth === 'access_key' ? "the access key's user" : 'the role'} may not use it.`,
+        hint: `Allow kms:GenerateDataKey and kms:Decrypt on the bucket's KMS key, in ${grantee(ctx)} and in the key policy (or give the destination that key ARN to get the statement).`,
         status: 403,
       }, err);
     }
     if (ctx.operation === 'delete_object') {
-      return make({ code: 'access_denied_delete', actor: 'recipient', message: `Access denied deleting an object in ${bucketName(ctx)}.`, hint: `Allow s3:DeleteObject on arn:aws:s3:::${ctx.bucket ?? 'BUCKET'}/* (the connection test deletes its test object; you may remove the permission afterwards).`, status: 403 }, err);
+      return make({ code: 'access_denied_delete', actor: 'recipient', message: `Access denied deleting an object in ${bucketName(ctx)}.`, hint: `Allow s3:DeleteObject on arn:aws:s3:::${ctx.bucket ?? 'BUCKET'}/* in ${grantee(ctx)} (only the connection test deletes, its own test object; deliveries never need it).`, status: 403 }, err);
     }
     if (ctx.operation === 'abort_multipart') {
       return make({ code: 'access_denied_abort', actor: 'recipient', message: `Access denied aborting an incomplete upload in ${bucketName(ctx)}.`, hint: 'Add a lifecycle rule with AbortIncompleteMultipartUpload to the bucket so abandoned parts are removed.', status: 403 }, err);
@@ -224,7 +235,10 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
       code: 'access_denied_put',
       actor: 'recipient',
       message: `Access denied writing to ${bucketName(ctx)}.`,
-      hint: `Allow s3:PutObject on arn:aws:s3:::${ctx.bucket ?? 'BUCKET'}/* in the role's permissions policy, and check that no bucket policy denies it and that the bucket belongs to the account in the role ARN.`,
+      hint:
+        ctx.auth === 'access_key'
+          ? `Allow s3:PutObject on arn:aws:s3:::${ctx.bucket ?? 'BUCKET'}/* in ${grantee(ctx)}, and check that no bucket policy denies it and that the bucket belongs to the account of that user.`
+          : `Allow s3:PutObject on arn:aws:s3:::${ctx.bucket ?? 'BUCKET'}/* in ${grantee(ctx)}, and check that no bucket policy denies it and that the bucket belongs to the account in the role ARN.`,
       status: 403,
     }, err);
   }
@@ -274,7 +288,7 @@ function classifySts(e: RawError, rawName: string, status: number | undefined, c
     return make({ code: 'expired_token', actor: 'provider', message: "STS refused Sluice's identity token as expired.", hint: 'Synchronise the clock (NTP) of the machines running Sluice; tokens are minted fresh for every call.', status: 400 }, err);
   }
   if (name === 'InvalidIdentityToken' && /no openidconnect provider/i.test(msg)) {
-    return make({ code: 'oidc_provider_missing', actor: 'recipient', message: "The role's account has no IAM OIDC identity provider for Sluice's issuer.", hint: "Create the IAM OIDC identity provider with the issuer URL and the destination's audience as client id (shown with the trust policy), in the role's account.", status: 400 }, err);
+    return make({ code: 'oidc_provider_missing', actor: 'recipient', message: "The role's account has no IAM OIDC identity provider for Sluice's issuer.", hint: "Create the IAM OIDC identity provider with the issuer URL and the destination's audience and probe audience as client ids (`sluice policy <destination>` shows them), in the role's account; the role's trust policy must name that provider.", status: 400 }, err);
   }
   if (name === 'InvalidIdentityToken' || name === 'IDPRejectedClaim') {
     return make({ code: 'invalid_token', actor: 'provider', message: `STS did not accept Sluice's identity token (${name}).`, hint: "Check Sluice's identity configuration; for an OIDC issuer, the audience must be a client id of the IAM OIDC provider.", status: 400 }, err);

@@ -29,7 +29,7 @@ import {
 import { SluiceError } from '../../core/errors.js';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
-import { destinationClient, ownerParams } from './client.js';
+import { ownerParams, transferClient } from './client.js';
 import { classifyError, type ErrorContext, type S3Operation } from './errors.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectWriter, S3DestinationConfig, WriteOptions, WrittenObject } from './types.js';
@@ -71,7 +71,7 @@ export interface ObjectWriterDeps {
   identity: IdentitySource;
   log: Logger;
   options?: ObjectWriterOptions;
-  /** A client for this destination (otherwise the destination's shared client, see destinationClient). */
+  /** A client for this destination, owned by the caller (otherwise the writer's own, see transferClient). */
   client?: S3Client;
 }
 
@@ -84,7 +84,7 @@ export interface BufferStats {
 
 export interface S3ObjectWriter extends ObjectWriter {
   readonly buffers: BufferStats;
-  /** Nothing to release: the client is shared per destination (closeDestinationClients at shutdown). Kept so callers need not know. */
+  /** Destroys the writer's own client and with it the role session: call when the transfer ends. */
   close(): void;
 }
 
@@ -95,9 +95,10 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
   const opts = deps.options ?? {};
   const basePartSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const queueSize = Math.max(1, opts.queueSize ?? 4);
+  // One writer per transfer, and with it one client and one role session (see transferClient).
   const client =
     deps.client ??
-    destinationClient(config, {
+    transferClient(config, {
       identity: deps.identity,
       log: deps.log,
       ...(opts.connectionTimeoutMs ? { connectionTimeoutMs: opts.connectionTimeoutMs } : {}),
@@ -117,7 +118,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
   }
 
   function ctx(operation: S3Operation, key: string): ErrorContext {
-    return { operation, bucket: config.bucket, region: config.region, key, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+    return { operation, bucket: config.bucket, region: config.region, key, auth: config.auth.kind, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
   }
 
   async function send<T>(operation: S3Operation, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
@@ -333,7 +334,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     write,
     buffers,
     close() {
-      // The client outlives the writer: it is the destination's, shared across transfers.
+      if (!deps.client) client.destroy();
     },
   };
 }

@@ -12,6 +12,7 @@ import type { TrustedIdentity } from '../../core/identity.js';
 
 export const AUDIENCE_PLACEHOLDER = '<DESTINATION_AUDIENCE>';
 export const ACCOUNT_PLACEHOLDER = '<AWS_ACCOUNT_ID>';
+export const PROBE_AUDIENCE_PLACEHOLDER = '<DESTINATION_PROBE_AUDIENCE>';
 
 export interface PolicyStatement {
   Effect: 'Allow';
@@ -97,11 +98,11 @@ export function destinationPolicies(input: DestinationPoliciesInput): Destinatio
 
   let oidcProvider: DestinationPolicies['oidcProvider'];
   if (identity.requiresOidcProvider) {
-    const probe = probeAudience(audience);
+    const probe = input.audience === null ? PROBE_AUDIENCE_PLACEHOLDER : probeAudience(audience);
     oidcProvider = { url: identity.issuer, clientIds: [audience, probe] };
     notes.push(
       `Register ${identity.issuer} as an IAM OIDC identity provider in the role's account with ${audience} and ${probe} as client ids (audiences); if it already exists, add the client ids. ` +
-        `The trust policy accepts only ${audience}; the connection test checks that it refuses ${probe}.`,
+        `The trust policy accepts only ${audience}; the connection test checks that it refuses ${probe}, an audience shaped like another destination's (a wildcard or a missing audience condition would admit it, and another recipient's destination with it).`,
     );
   } else if (identity.kind === 'google') {
     notes.push('Google is built into AWS: do not create an IAM identity provider for accounts.google.com.');

@@ -58,6 +58,17 @@ export function parseRoleArn(arn: string): RoleArn | null {
   return { partition: m[1] ?? 'aws', accountId: m[2] ?? '', path: m[3] ?? '', roleName: m[4] ?? '' };
 }
 
+/**
+ * The role as IAM identifies it, for "one role, one recipient": `<account id>:<role name>`, the name
+ * lower-cased. The partition and the path do not make a different role here: role names are unique
+ * in an account whatever their path and case, and a store such as Ceph RGW resolves
+ * `arn:aws-cn:iam:::role/x/name` to the same role as `arn:aws:iam:::role/name`. Null for a malformed ARN.
+ */
+export function roleIdentity(arn: string): string | null {
+  const parsed = parseRoleArn(arn);
+  return parsed ? `${parsed.accountId}:${parsed.roleName.toLowerCase()}` : null;
+}
+
 export function checkRoleArn(arn: string, hasCustomEndpoint: boolean): string | null {
   if (arn.length < 20 || arn.length > 2048) return 'must be 20 to 2048 characters long';
   const parsed = parseRoleArn(arn);

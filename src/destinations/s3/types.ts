@@ -45,6 +45,8 @@ export interface WriteOptions {
 export interface ObjectWriter {
   /** Streams `body` (unknown length) into `key` with bounded memory. Nothing is visible at `key` unless this resolves. */
   write(key: string, body: Readable | AsyncIterable<Uint8Array>, opts?: WriteOptions): Promise<WrittenObject>;
+  /** Releases the writer's client and its credentials (the transfer has ended). */
+  close?(): void;
 }
 
 export type ConnectionTestStepName = 'validate_config' | 'assume_role' | 'audience_probe' | 'put_object' | 'delete_object';
@@ -52,8 +54,9 @@ export type ConnectionTestStepName = 'validate_config' | 'assume_role' | 'audien
 /** One step of the connection test (docs/errors.md, "Connection test outcomes"), as the API and CLI show it. */
 export interface ConnectionTestStep {
   step: ConnectionTestStepName;
-  status: 'passed' | 'failed' | 'skipped';
-  /** Stable error code when failed (explained at docs/errors.md#ct-<code>). */
+  /** `warning`: the step did what delivery needs, with something left for the recipient to know. */
+  status: 'passed' | 'failed' | 'skipped' | 'warning';
+  /** Stable code when failed or warning (explained at docs/errors.md#ct-<code>). */
   code?: string;
   /** Who must act when failed. */
   actor?: 'recipient' | 'provider' | 'sluice';

@@ -7,11 +7,18 @@ import crypto from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
 import { assertTokenAudience } from '../../core/audience.js';
 import { oidcTrustedIdentity } from '../trusted.js';
-import type { IdentitySource, TrustedIdentity } from '../../core/identity.js';
+import type { IdentityProblem, IdentitySource, TrustedIdentity } from '../../core/identity.js';
 import type { KeyInfo, OidcKeyStore } from './keys.js';
 
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
 export const JWKS_PATH = '/.well-known/jwks.json';
+
+const SELF_CHECK_TIMEOUT_MS = 5_000;
+
+function describeCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: string } } | null)?.cause;
+  return cause?.code ?? (err instanceof Error ? err.message : String(err));
+}
 
 export interface OidcIdentityOptions {
   /** Issuer URL (no trailing slash): the tokens' `iss`. */
@@ -92,6 +99,49 @@ export class OidcIdentity implements IdentitySource {
 
   cacheControl(): string {
     return `public, max-age=${this.jwksMaxAgeSeconds}`;
+  }
+
+  /**
+   * Fetches the discovery document and the JWKS from the public issuer URL, as a verifier does, and
+   * checks that they name this issuer and publish the key that signs now. Run before a refused
+   * token is blamed on the recipient (a stopped API process, a broken proxy or an unpublished key
+   * makes every STS call fail with the same refusal as a wrong trust policy).
+   */
+  async selfCheck(): Promise<IdentityProblem | null> {
+    const where = `${this.issuer}${DISCOVERY_PATH}`;
+    const unreachable = (why: string): IdentityProblem => ({
+      code: 'issuer_unreachable',
+      message: `Sluice's OIDC issuer is not answering as verifiers need: ${why}. STS cannot check Sluice's tokens, so it refuses them whatever the recipient's setup.`,
+      hint: `Make ${where} and the JWKS it names reachable at the public URL (SLUICE_PUBLIC_URL; the API process serves them), then retry; transfers retry by themselves.`,
+    });
+    let doc: Partial<DiscoveryDocument>;
+    try {
+      const res = await fetch(where, { redirect: 'error', signal: AbortSignal.timeout(SELF_CHECK_TIMEOUT_MS) });
+      if (!res.ok) return unreachable(`${where} answered HTTP ${res.status}`);
+      doc = (await res.json()) as Partial<DiscoveryDocument>;
+    } catch (err) {
+      return unreachable(`${where} could not be fetched (${describeCause(err)})`);
+    }
+    if (doc.issuer !== this.issuer) return unreachable(`${where} names issuer ${String(doc.issuer)}, not ${this.issuer}`);
+    if (typeof doc.jwks_uri !== 'string') return unreachable(`${where} has no jwks_uri`);
+    let kids: string[];
+    try {
+      const res = await fetch(doc.jwks_uri, { redirect: 'error', signal: AbortSignal.timeout(SELF_CHECK_TIMEOUT_MS) });
+      if (!res.ok) return unreachable(`the JWKS ${doc.jwks_uri} answered HTTP ${res.status}`);
+      const jwks = (await res.json()) as { keys?: { kid?: string }[] };
+      kids = (jwks.keys ?? []).map((k) => String(k.kid));
+    } catch (err) {
+      return unreachable(`the JWKS ${doc.jwks_uri} could not be fetched (${describeCause(err)})`);
+    }
+    const signing = await this.keys.signingKey();
+    if (!kids.includes(signing.kid)) {
+      return {
+        code: 'signing_key_unpublished',
+        message: `The key that signs Sluice's tokens now (kid ${signing.kid}) is not in the JWKS served at ${doc.jwks_uri}, so verifiers refuse its tokens.`,
+        hint: 'Check that every Sluice process uses the same control store and that no cache in front of the issuer serves an old JWKS; `sluice identity` lists the keys. Transfers retry by themselves.',
+      };
+    }
+    return null;
   }
 
   rotate(): Promise<KeyInfo> {
