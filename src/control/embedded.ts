@@ -273,9 +273,14 @@ async function spawnPostmaster(dir: string, port: number): Promise<Postmaster> {
     child,
     async stop() {
       if (exited) return;
+      // Referenced again while we wait for it: an unreferenced child's exit would not keep the event
+      // loop alive, and the process would end (code 13) with the stop still awaited.
+      child.ref();
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGINT'); // fast shutdown: rolls back open transactions, keeps data
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 30_000).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([gone, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
+      clearTimeout(timer);
     },
   };
 }

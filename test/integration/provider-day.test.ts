@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -220,6 +221,26 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
     const demoShown = await sluice(['destinations', 'show', demoDst]);
     assert.match(demoShown.stdout, /status: active/);
     assert.equal(await ctrlC(second), 0, second.output().slice(-3000));
+  });
+
+  it('refuses a port in use with one line naming the setting, before anything starts', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const fresh = await fs.mkdtemp(path.resolve('.tmp', 'port-'));
+    try {
+      for (const command of ['start', 'serve']) {
+        const r = await sluice([command], { SLUICE_PORT: String(port), SLUICE_DATA_DIR: fresh });
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`^error \\[port_in_use\\]: Port ${port} on 127\\.0\\.0\\.1 \\(the API\\) is already in use`, 'm'));
+        assert.match(r.stderr, /hint: .*SLUICE_PORT/);
+        assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+        assert.deepEqual(await fs.readdir(fresh), [], `${command}: nothing started (no PostgreSQL, no bucket)`);
+      }
+    } finally {
+      taken.close();
+      await fs.rm(fresh, { recursive: true, force: true });
+    }
   });
 });
 
