@@ -501,7 +501,6 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   try {
     columns = session.columns;
     result.window = { from: window.from, to: session.high };
-    if (session.high === null && window.from === null && ctx.kind !== 'BACKFILL') ctx.tenantEmpty.add(model.name);
     meter.estimated = (await session.estimateRows?.()) ?? null;
     await upsertModelRow(pool, row.id, model.name, {
       window_from: window.from,
@@ -526,6 +525,8 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     await session.close();
   }
   await step(ctx, 'files_written', model.name);
+  // Read from the beginning and not a single row of the tenant: see tenantWarnings.
+  if (window.from === null && ctx.kind !== 'BACKFILL' && files.length === 0) ctx.tenantEmpty.add(model.name);
 
   // An increment with no rows writes nothing (the transfer still records the model). A full refresh
   // always commits a manifest: "the recipient has no rows now" is news to its consumers.

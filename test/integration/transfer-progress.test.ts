@@ -71,7 +71,7 @@ test('a running transfer writes its rows, bytes and files every few seconds, wit
 });
 
 test('a tenant id that matches no row in any model gets a warning, not a silent empty success', async () => {
-  const dst = await fx.addDestination({ tenantId: 'Small', bucket: 'empty' });
+  const dst = await fx.addDestination({ tenantId: 'nobody', bucket: 'empty' });
   const r = await runTransfer(fx.deps([orders]), { destinationId: dst });
   assert.equal(r.status, 'succeeded');
   assert.equal(r.warnings[0]?.code, 'tenant_has_no_rows');
