@@ -34,6 +34,8 @@ export interface PipelineJob {
   table: string;
   /** S3 endpoint (a local s3rver) to upload files to, instead of a null sink. */
   s3?: string;
+  /** Count rows for live progress and read the counters every 2 s (one control-store-sized query), as a transfer does. */
+  progress?: boolean;
 }
 
 export interface PipelineResult {
@@ -128,12 +130,19 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
     let files = 0;
     let uploadTail = 0;
     const writer = job.s3 ? s3Writer(job.s3) : null;
+    const counter = { rows: 0 };
+    const timer = job.progress
+      ? setInterval(() => {
+          void source.pool.query('SELECT $1::bigint, $2::bigint', [counter.rows, bytes]).catch(() => undefined);
+        }, 2000)
+      : undefined;
     try {
       for await (const f of encodedFiles(read, undefined, {
         format: job.format!,
         compression: job.compression!,
         maxRowsPerFile: job.maxRowsPerFile,
         maxBytesPerFile: job.maxBytesPerFile,
+        ...(job.progress ? { progress: counter } : {}),
       })) {
         if (writer) {
           // The upload's tail: from the file's last byte leaving the encoder to the object existing.
@@ -148,8 +157,10 @@ async function encode(job: PipelineJob): Promise<{ rows: number; bytes: number; 
         files++;
       }
     } finally {
+      if (timer) clearInterval(timer);
       await read.close();
     }
+    if (job.progress && counter.rows !== rows) throw new Error(`progress counted ${counter.rows} rows, the files hold ${rows}`);
     return { rows, bytes, files, ...(writer ? { uploadTailSeconds: uploadTail / 1000 } : {}) };
   } finally {
     await source.close();

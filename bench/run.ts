@@ -139,14 +139,17 @@ for (const scope of SCOPES) {
     record(scope, 'COPY text (baseline)', text);
     record(scope, 'COPY csv (baseline)', csv);
     for (const [format, compression, feed] of FORMATS) {
-      // `parquet:snappy:2` runs DuckDB with 2 threads instead of the default 1.
-      const r = await runChild({ ...base, mode: 'encode', format, compression }, feed ? { SLUICE_DUCKDB_THREADS: feed } : {});
+      // `parquet:snappy:2` runs DuckDB with 2 threads instead of the default 1; `csv:zstd:progress`
+      // counts rows for live progress and reads the counters every 2 s, as a transfer does.
+      const progress = feed === 'progress';
+      const r = await runChild({ ...base, mode: 'encode', format, compression, ...(progress ? { progress } : {}) }, feed && !progress ? { SLUICE_DUCKDB_THREADS: feed } : {});
       // Targets (DESIGN.md "Speed"): Parquet vs COPY text, CSV vs COPY csv.
       const baseline = format === 'parquet' ? text : csv;
       const ratio = r.rows / r.seconds / (baseline.rows / baseline.seconds);
       const target = format === 'parquet' ? 0.5 : format === 'csv' && compression === 'zstd' ? 0.8 : format === 'csv' && compression === 'gzip' ? 0.6 : undefined;
-      record(scope, `${format} ${compression}${feed ? ` (${feed} DuckDB threads)` : ''}`, r, ratio, target);
-      log(`${scope} ${format} ${compression}${feed ? ` ${feed} threads` : ''}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
+      const variant = progress ? ' (live progress)' : feed ? ` (${feed} DuckDB threads)` : '';
+      record(scope, `${format} ${compression}${variant}`, r, ratio, target);
+      log(`${scope} ${format} ${compression}${variant}: ${(r.rows / r.seconds / 1000).toFixed(0)} k rows/s, ${ratio.toFixed(2)}×, ${r.peakRssMb.toFixed(0)} MB`);
     }
   }
 }

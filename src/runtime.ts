@@ -25,6 +25,11 @@ export interface OpenRuntimeOptions {
   log?: Logger;
   /** Apply pending migrations (default true). */
   migrate?: boolean;
+  /**
+   * A long-running service (`start`, `serve`, `worker`): takes over an embedded PostgreSQL that a
+   * one-off command started, so that the command's exit does not stop it.
+   */
+  service?: boolean;
 }
 
 export async function openRuntime(opts: OpenRuntimeOptions = {}): Promise<Runtime> {
@@ -33,7 +38,7 @@ export async function openRuntime(opts: OpenRuntimeOptions = {}): Promise<Runtim
   let embedded: EmbeddedCluster | undefined;
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres(config.dataDir, log);
+    embedded = await startEmbeddedPostgres(config.dataDir, log, { kind: opts.service ? 'service' : 'command' });
     databaseUrl = await ensureDatabase(embedded.url, 'sluice', log);
   }
   const pool = createPool(databaseUrl);

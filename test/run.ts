@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { installRgw, startRgw, type RgwCluster } from '../scripts/rgw/cluster.js';
-import { startEmbeddedPostgres } from '../src/control/embedded.js';
+import { freePort, startEmbeddedPostgres } from '../src/control/embedded.js';
 import { createLogger } from '../src/core/log.js';
 import { RGW_ENV } from './support/rgw.js';
 
@@ -41,7 +41,7 @@ const log = createLogger({ level: 'warn', format: 'json', destination: process.s
 let serverUrl = process.env.DATABASE_URL;
 let stop: (() => Promise<void>) | undefined;
 if (!serverUrl) {
-  const cluster = await startEmbeddedPostgres(path.resolve('.tmp'), log, { name: 'test-postgres' });
+  const cluster = await startEmbeddedPostgres(path.resolve('.tmp'), log, { name: 'test-postgres', port: await freePort() });
   serverUrl = cluster.url;
   stop = cluster.stop;
 }

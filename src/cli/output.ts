@@ -9,7 +9,8 @@ import { openRuntime, type Runtime } from '../runtime.js';
 /** Opens the runtime (logs on stderr), runs `fn`, always closes. */
 export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const log = createLogger({ level: config.SLUICE_LOG_LEVEL === 'info' ? 'warn' : config.SLUICE_LOG_LEVEL, format: 'json', destination: process.stderr });
+  // On stderr, so stdout stays parseable; pretty when stderr is a terminal (SLUICE_LOG_FORMAT=auto).
+  const log = createLogger({ level: config.SLUICE_LOG_LEVEL === 'info' ? 'warn' : config.SLUICE_LOG_LEVEL, format: config.SLUICE_LOG_FORMAT, destination: process.stderr });
   const rt = await openRuntime({ config, log });
   try {
     return await fn(rt);

@@ -35,12 +35,15 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.SLUICE_LOG_LEVEL ?? 'info';
   const format = opts.format ?? 'auto';
-  const pretty = format === 'pretty' || (format === 'auto' && !opts.destination && process.stdout.isTTY === true);
+  // Pretty when the lines go to a terminal: stdout for services, stderr for CLI commands.
+  const dest = opts.destination ?? process.stdout;
+  const toStderr = dest === process.stderr;
+  const pretty = format === 'pretty' || (format === 'auto' && (dest as { isTTY?: boolean }).isTTY === true);
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined };
-  if (pretty) {
+  if (pretty && (!opts.destination || toStderr)) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } },
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname', destination: toStderr ? 2 : 1 } },
     });
   }
   return opts.destination ? pino(base, opts.destination) : pino(base);

@@ -124,6 +124,8 @@ export interface EncodeOptions {
   maxRowsPerFile: number;
   /** …or about this many (compressed) bytes, whichever comes first. */
   maxBytesPerFile: number;
+  /** Counts rows as they are read (live progress; the files' own counts are the record). */
+  progress?: { rows: number };
 }
 
 /** One output file, produced as a stream. `done` settles after the stream ends. */
@@ -148,6 +150,8 @@ export interface EncodedModelRead {
   readonly high: CursorPosition | null;
   /** How `high` was fixed; the next window's lower end depends on it. */
   readonly watermark: WatermarkInfo;
+  /** The planner's estimate of the window's rows (for a progress bar's total); null when it has none. */
+  estimateRows?(): Promise<number | null>;
   /** Columns of the files, in order, including the `_sluice_*` metadata columns. */
   readonly columns: ColumnInfo[];
   /**

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type S3rverClass from 's3rver';
+import { keptPort } from '../control/ports.js';
 import { SluiceError } from '../core/errors.js';
 
 export const DEMO_BUCKET = 'sluice-demo';
@@ -28,6 +29,10 @@ export interface DemoBucket {
   close(): Promise<void>;
 }
 
+/**
+ * Starts the demo bucket on `opts.port` (default: the port kept in the data folder, chosen on the first
+ * start, or SLUICE_DEMO_S3_PORT), so that destinations made on the demo keep working across restarts.
+ */
 export async function startDemoBucket(dataDir: string, opts: { port?: number } = {}): Promise<DemoBucket> {
   let S3rver: typeof S3rverClass;
   try {
@@ -44,7 +49,7 @@ export async function startDemoBucket(dataDir: string, opts: { port?: number } =
   const directory = path.join(dataDir, 's3');
   await fs.mkdir(directory, { recursive: true });
   const server = new S3rver({
-    port: opts.port ?? 0,
+    port: opts.port ?? (await demoBucketPort(dataDir)),
     address: '127.0.0.1',
     silent: true,
     directory,
@@ -57,6 +62,10 @@ export async function startDemoBucket(dataDir: string, opts: { port?: number } =
     directory,
     close: () => server.close(),
   };
+}
+
+export function demoBucketPort(dataDir: string): Promise<number> {
+  return keptPort(dataDir, 's3', 'SLUICE_DEMO_S3_PORT');
 }
 
 /** Delivered objects on disk, as bucket keys (s3rver adds suffixes and metadata files we skip). */

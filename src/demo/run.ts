@@ -16,10 +16,12 @@ import type { Runtime } from '../runtime.js';
 import { startDemoBucket, type DemoBucket } from './bucket.js';
 import { applyChanges, seedDataset, type ChangeCounts } from './dataset.js';
 import { demoApiKey, demoModelsFile } from './files.js';
+import { DEMO_DATABASE, demoInfo, demoInfoLines } from './info.js';
+
+export { DEMO_DATABASE };
 import { DEMO_PREFIX, DEMO_TENANT, enableDemoSchedule, ensureDemoDestination, type DemoDestination } from './setup.js';
 import { createPool } from '../control/db.js';
 
-export const DEMO_DATABASE = 'sluice_demo';
 
 export interface Demo {
   sourceUrl: string;
@@ -130,7 +132,7 @@ export async function firstDelivery(
 }
 
 /** The few lines printed after the first delivery. */
-export function demoSummary(opts: { demo: Demo; report: DeliveryReport; apiUrl: string; dataDir: string; firstStart: boolean }): string {
+export function demoSummary(opts: { demo: Demo; report: DeliveryReport; apiUrl: string; dataDir: string; firstStart: boolean; controlUrl: string | null }): string {
   const { demo, report, apiUrl } = opts;
   const files = path.join(demo.bucket.directory, demo.bucket.bucket, DEMO_PREFIX);
   const rows = report.models.reduce((n, m) => n + m.rows, 0);
@@ -151,9 +153,22 @@ export function demoSummary(opts: { demo: Demo; report: DeliveryReport; apiUrl: 
     `  API              ${apiUrl}   key: ${demo.apiKey}`,
     `  next transfer    curl -X POST -H "Authorization: Bearer ${demo.apiKey}" ${apiUrl}/v1/destinations/${demo.destination.destinationId}/transfers`,
     `                   (or wait: it runs every 15 minutes; the demo data changes every minute)`,
-    `  inspect          npm run sluice -- query "SELECT status, count(*) FROM read_parquet('${files}/orders/**/*.parquet._S3rver_object') GROUP BY 1"`,
-    `                   (Sluice's bundled DuckDB; the duckdb CLI takes the same SQL)`,
+    // The current state: rows are re-delivered when they change, so only the latest version of each key counts.
+    `  inspect          npm run sluice -- query "SELECT status, count(*) AS orders FROM (FROM read_parquet('${files}/orders/**/*.parquet._S3rver_object') QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _sluice_synced_at DESC) = 1) WHERE NOT _sluice_deleted GROUP BY 1 ORDER BY 1"`,
+    `                   (orders now, by status: the latest version of each order; Sluice's bundled DuckDB, the duckdb CLI takes the same SQL)`,
     `  stop             Ctrl-C  (npm start again delivers only what changed; npm start -- --reset starts from nothing)`,
+    '',
+    ...demoInfoLines(
+      demoInfo({
+        apiUrl,
+        apiKey: demo.apiKey,
+        controlUrl: opts.controlUrl,
+        sourceUrl: demo.sourceUrl,
+        modelsFile: demo.modelsFile,
+        endpoint: demo.bucket.endpoint,
+        directory: demo.bucket.directory,
+      }),
+    ),
     '',
   ];
   return lines.join('\n');

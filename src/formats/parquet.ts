@@ -252,7 +252,7 @@ export function encodeParquet(input: Readable, layout: RowLayout, opts: EncodeOp
   const dir = fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-parquet-'));
   const limits = { maxRowsPerFile: Math.min(opts.maxRowsPerFile, PARQUET_MAX_ROWS_PER_FILE), maxBytesPerFile: opts.maxBytesPerFile };
   const parts = parquetParts(layout, opts.compression, dir);
-  const files = splitIntoFiles(input, limits, parts.open, { drain: parts.drain });
+  const files = splitIntoFiles(input, limits, parts.open, { drain: parts.drain, ...(opts.progress ? { progress: opts.progress } : {}) });
   // Remove the temporary folder once iteration ends (files still being read are deleted on close).
   return (async function* () {
     try {

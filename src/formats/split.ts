@@ -33,6 +33,8 @@ export interface SplitOptions {
   map?: (batch: RowBatch) => RowBatch;
   /** Awaited after the last part's finish, before the files end. */
   drain?: () => Promise<void>;
+  /** Rows taken so far, counted as they go into parts (live progress). */
+  progress?: { rows: number };
 }
 
 export interface SplitLimits {
@@ -100,7 +102,7 @@ export async function* splitIntoFiles(
   input: Readable,
   limits: SplitLimits,
   open: OpenPart,
-  { map, drain }: SplitOptions = {},
+  { map, drain, progress }: SplitOptions = {},
 ): AsyncGenerator<EncodedFile> {
   if (!(limits.maxRowsPerFile >= 1) || !(limits.maxBytesPerFile >= 1)) throw new RangeError('maxRowsPerFile and maxBytesPerFile must be ≥ 1');
   const queue = new FileQueue();
@@ -110,6 +112,7 @@ export async function* splitIntoFiles(
   const pump = async (): Promise<void> => {
     let index = 0;
     let rows = 0;
+    const counter = progress;
     for await (const received of input as AsyncIterable<RowBatch>) {
       const batch = map ? map(received) : received;
       let row = 0;
@@ -126,6 +129,7 @@ export async function* splitIntoFiles(
         await part.write(batch.data.subarray(start, end));
         rows += take;
         row += take;
+        if (counter) counter.rows += take;
         start = end;
         if (take === limit) {
           const done = part;

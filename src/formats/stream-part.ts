@@ -79,6 +79,6 @@ export function encodeStreamed(
       contentType: contentTypeOf(opts.compression, format.contentType),
       ...(format.preamble ? { preamble: format.preamble } : {}),
     }),
-    { map: (batch) => insertIntoRows(batch, format.insertion) },
+    { map: (batch) => insertIntoRows(batch, format.insertion), ...(opts.progress ? { progress: opts.progress } : {}) },
   );
 }

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import type { Queryable } from '../control/db.js';
 import type { Logger } from '../core/log.js';
+import { closeOrphanedTransfers } from '../transfer/store.js';
 import { closeAbandonedConnectionTests } from './connection-tests.js';
 import { QUEUE_SCHEMA } from './queue.js';
 
@@ -71,6 +72,14 @@ export function startHeartbeat(
       }
     } catch (err) {
       log.error({ err }, 'heartbeat failed');
+    }
+    try {
+      // Transfers whose process is gone (no one holds their destination lock): closed now, not at the
+      // destination's next transfer. The first beat runs at the worker's start.
+      const closed = await closeOrphanedTransfers(db);
+      if (closed.length > 0) log.warn({ transfers: closed }, 'closed transfers whose process stopped before they finished');
+    } catch (err) {
+      log.error({ err }, 'could not close interrupted transfers');
     }
   };
   const loop = (): void => {

@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import { checkDelivery, isDeliveryRefusal } from '../control/delivery-gate.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
-import { classifyFailure } from './failures.js';
+import { classifyFailure, persistedNetworkFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
 import {
   CONNECTION_TEST_TASK,
@@ -281,6 +281,17 @@ async function finishTransfer(
     metrics.transfers.inc({ status: 'retrying', kind: job.kind });
     log.warn({ error: record, attempt: attempts, maxAttempts }, 'transfer failed (transient); will retry with backoff');
     throw error instanceof Error ? error : new Error(record.message);
+  }
+  const persisted = action === 'retry' ? persistedNetworkFailure(error, attempts) : null;
+  if (persisted) {
+    await deps.pool.query(
+      `UPDATE destinations SET status = 'needs_attention', last_error = $2, updated_at = now()
+        WHERE id = $1 AND status <> 'disabled'`,
+      [job.destinationId, persisted],
+    );
+    metrics.transfers.inc({ status: 'needs_attention', kind: job.kind });
+    log.warn({ error: persisted, attempt: attempts }, 'transfer failed: the endpoint stayed unreachable on every attempt; destination needs attention until a connection test passes');
+    return;
   }
   await deps.pool.query('UPDATE destinations SET last_error = $2, updated_at = now() WHERE id = $1', [job.destinationId, record]);
   metrics.transfers.inc({ status: 'failed', kind: job.kind });

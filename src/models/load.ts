@@ -62,9 +62,21 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') || '(file)';
 }
 
+/** `database "x" on host:port` of a pool, for messages: never the user or password. */
+function databaseOf(pool: pg.Pool): string {
+  const cs = (pool as unknown as { options?: { connectionString?: string } }).options?.connectionString;
+  if (!cs) return 'the source database';
+  try {
+    const u = new URL(cs);
+    return `database "${decodeURIComponent(u.pathname.slice(1)) || 'postgres'}" on ${u.hostname}:${u.port || '5432'}`;
+  } catch {
+    return 'the source database';
+  }
+}
+
 async function describe(pool: pg.Pool, m: ModelEntry): Promise<RelationInfo | string> {
   if (m.table !== undefined) {
-    return (await describeTable(pool, m.table)) ?? `table ${m.table} does not exist (or the source user cannot see it)`;
+    return (await describeTable(pool, m.table)) ?? `table ${m.table} does not exist in ${databaseOf(pool)} (or the source user cannot see it; SLUICE_SOURCE_URL chooses the database)`;
   }
   const client = await pool.connect();
   try {

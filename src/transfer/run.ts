@@ -21,13 +21,14 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../core/pg.js';
 import type { ObjectWriter, S3DestinationConfig } from '../destinations/s3/types.js';
-import { errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
+import { describeError, errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { TransferDestination } from './destination.js';
 import { dataKey, manifestKey, stampOf } from './keys.js';
 import { MANIFEST_VERSION, serialiseManifest, type Manifest, sha256Hex, signManifest, schemaSha256, type ManifestFile, type SigningKey, type UnsignedManifest } from './manifest.js';
 import {
   closeInterruptedTransfers,
+  DESTINATION_LOCK_NAMESPACE,
   commitPendingManifest,
   deleteRecordsCommittedBefore,
   finishTransferRow,
@@ -74,6 +75,10 @@ export interface TransferDeps {
   now?: () => Date;
   /** Test hook: called at each step of the commit protocol (the crash tests kill the process in it). */
   step?: StepHook;
+  /** How often a running model's rows, bytes and files are written to the control store (default 2 s). */
+  progressIntervalMs?: number;
+  /** How often a running model's progress is logged (default 15 s). */
+  progressLogIntervalMs?: number;
 }
 
 export interface TransferProgress {
@@ -83,6 +88,8 @@ export interface TransferProgress {
   rows: number;
   bytes: number;
   files: number;
+  /** The planner's estimate of the model's rows in this transfer, once known; null when there is none. */
+  estimatedRows: number | null;
   elapsedMs: number;
   rowsPerSecond: number;
   bytesPerSecond: number;
@@ -122,12 +129,38 @@ export interface TransferResult {
   status: TransferStatus;
   startedAt: Date;
   models: ModelResult[];
+  /** Not errors, but worth a look: e.g. the recipient's tenant id matches no row in any model. */
+  warnings: TransferWarning[];
+}
+
+export interface TransferWarning {
+  code: string;
+  actor: 'recipient' | 'provider' | 'sluice';
+  message: string;
+  hint?: string;
+}
+
+/**
+ * A recipient whose tenant id matches no row of any model gets an empty delivery every time, which
+ * looks like success: say so. Known only when every model was read from the beginning (no watermark)
+ * and found no row of the tenant at all.
+ */
+function tenantWarnings(ctx: RunContext, results: ModelResult[]): TransferWarning[] {
+  const read = results.filter((r) => r.status === 'succeeded');
+  if (read.length === 0 || read.length !== ctx.tenantEmpty.size) return [];
+  return [
+    {
+      code: 'tenant_has_no_rows',
+      actor: 'provider',
+      message: `No model has a single row whose tenant column equals this recipient's tenant id (${read.map((r) => r.model).join(', ')}): the delivery is empty.`,
+      hint: "Check the recipient's tenant id against the source's tenant column (exact value, case included), or that the models' tenant column is the right one.",
+    },
+  ];
 }
 
 export const DEFAULT_FILE_LIMITS = { maxRowsPerFile: 1_000_000, maxBytesPerFile: 256 * 1024 * 1024 };
 
-// Namespace of the per-destination advisory lock (the second key is hashtext(destination id)).
-const LOCK_NAMESPACE = 0x511cf;
+const LOCK_NAMESPACE = DESTINATION_LOCK_NAMESPACE;
 
 /** True when a create failed because the object already exists (HTTP 412 on If-None-Match: *). */
 export function isAlreadyExists(err: unknown): boolean {
@@ -205,7 +238,7 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
 
   if (row.cancel_requested || row.status === 'cancelled') {
     await finishTransferRow(pool, row.id, 'cancelled', null);
-    return { id: row.id, destinationId: row.destination_id, kind, status: 'cancelled', startedAt, models: [] };
+    return { id: row.id, destinationId: row.destination_id, kind, status: 'cancelled', startedAt, models: [], warnings: [] };
   }
 
   let destination: TransferDestination;
@@ -243,6 +276,7 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
     destination,
     writer: deps.objectWriter(destination.s3),
     signal: abort.signal,
+    tenantEmpty: new Set(),
     async cancelled() {
       if (abort.signal.aborted) return true;
       if (await isCancelRequested(pool, row.id)) abort.abort(new Error('cancel requested'));
@@ -272,8 +306,13 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
       ? { code: 'models_failed', actor: failed[0]!.error?.actor ?? 'sluice', message: `${failed.length} of ${all.length} models failed; see each model's error.` }
       : null;
   await finishTransferRow(pool, row.id, status, error);
+  const warnings = tenantWarnings(ctx, results);
+  if (warnings.length > 0) {
+    await pool.query('UPDATE transfers SET warnings = $2 WHERE id = $1', [row.id, JSON.stringify(warnings)]);
+    for (const w of warnings) log.warn({ warning: w }, w.message);
+  }
   log.info({ status }, 'transfer finished');
-  return { id: row.id, destinationId: row.destination_id, kind, status, startedAt, models: results };
+  return { id: row.id, destinationId: row.destination_id, kind, status, startedAt, models: results, warnings };
 }
 
 function transferStatus(statuses: ModelStatus[]): TransferStatus {
@@ -306,6 +345,8 @@ interface RunContext {
   destination: TransferDestination;
   writer: ObjectWriter;
   signal: AbortSignal;
+  /** Models read from the beginning that have no row of the tenant at all. */
+  tenantEmpty: Set<string>;
   cancelled(): Promise<boolean>;
   onProgress: ((p: TransferProgress) => void) | undefined;
 }
@@ -329,21 +370,48 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
     durationMs: 0,
     error: null,
   };
-  const progress = (): void => {
+  const meter: Meter = { live: { rows: 0 }, estimated: null };
+  const snapshot = (): TransferProgress => {
     const elapsedMs = Date.now() - began;
     const secs = Math.max(elapsedMs / 1000, 0.001);
-    ctx.onProgress?.({
+    // Rows read so far (the current file's included); the files' own counts are the record at the end.
+    const rows = Math.max(result.rows, meter.live.rows);
+    return {
       transferId: ctx.row.id,
       model: model.name,
       status: result.status,
-      rows: result.rows,
+      rows,
       bytes: result.bytes,
       files: result.files,
+      estimatedRows: meter.estimated,
       elapsedMs,
-      rowsPerSecond: result.rows / secs,
+      rowsPerSecond: rows / secs,
       bytesPerSecond: result.bytes / secs,
-    });
+    };
   };
+  const progress = (): void => {
+    ctx.onProgress?.(snapshot());
+  };
+  // Live progress, off the data path: a timer writes the counters every few seconds and logs them
+  // now and then; the pipeline itself only bumps counters.
+  let flushing: Promise<void> = Promise.resolve();
+  let lastLog = Date.now();
+  const tick = (): void => {
+    const p = snapshot();
+    ctx.onProgress?.(p);
+    flushing = flushing
+      .then(() => upsertModelRow(pool, ctx.row.id, model.name, { rows: p.rows, bytes: p.bytes, files: p.files, progress_at: new Date() }))
+      .catch((err: unknown) => ctx.log.warn({ model: model.name, err: describeError(err) }, 'could not record progress'));
+    if (Date.now() - lastLog >= (ctx.deps.progressLogIntervalMs ?? 15_000)) {
+      lastLog = Date.now();
+      ctx.log.info(
+        { model: model.name, rows: p.rows, bytes: p.bytes, files: p.files, estimatedRows: p.estimatedRows, rowsPerSecond: Math.round(p.rowsPerSecond) },
+        'transfer progress',
+      );
+    }
+  };
+  const timer = setInterval(tick, ctx.deps.progressIntervalMs ?? 2_000);
+  timer.unref();
   await upsertModelRow(pool, ctx.row.id, model.name, {
     status: 'running',
     started_at: new Date(),
@@ -356,13 +424,17 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
   });
   progress();
   try {
-    await deliverModel(ctx, model, result, progress);
+    await deliverModel(ctx, model, result, progress, meter);
     result.status = 'succeeded';
   } catch (err) {
     const cancelled = ctx.signal.aborted;
     result.status = cancelled ? 'cancelled' : 'failed';
     result.error = cancelled ? null : errorRecord(err);
     if (!cancelled) ctx.log.error({ model: model.name, err: result.error }, 'model failed');
+  } finally {
+    clearInterval(timer);
+    // A progress write still in flight must not land after the result below.
+    await flushing;
   }
   result.durationMs = Date.now() - began;
   await upsertModelRow(pool, ctx.row.id, model.name, {
@@ -379,7 +451,13 @@ async function runModel(ctx: RunContext, model: ModelDefinition): Promise<ModelR
   return result;
 }
 
-async function deliverModel(ctx: RunContext, model: ModelDefinition, result: ModelResult, progress: () => void): Promise<void> {
+/** Live counters of a running model: rows read so far, and the planner's estimate of its rows. */
+interface Meter {
+  live: { rows: number };
+  estimated: number | null;
+}
+
+async function deliverModel(ctx: RunContext, model: ModelDefinition, result: ModelResult, progress: () => void, meter: Meter): Promise<void> {
   const { deps, row, destination } = ctx;
   const { pool } = deps;
   let wm = await getWatermark(pool, row.destination_id, model.name);
@@ -419,7 +497,7 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     window,
     transferId: row.id,
     syncedAt: ctx.startedAt,
-    encode: { format: destination.format, compression: destination.compression, ...(deps.fileLimits ?? DEFAULT_FILE_LIMITS) },
+    encode: { format: destination.format, compression: destination.compression, ...(deps.fileLimits ?? DEFAULT_FILE_LIMITS), progress: meter.live },
     signal: ctx.signal,
     commitSafe: ctx.kind !== 'BACKFILL' && model.watermark !== 'lookback',
     fallback: ctx.kind === 'BACKFILL' ? 'backfill' : 'configured',
@@ -431,6 +509,7 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
   try {
     columns = session.columns;
     result.window = { from: window.from, to: session.high };
+    meter.estimated = (await session.estimateRows?.()) ?? null;
     await upsertModelRow(pool, row.id, model.name, {
       window_from: window.from,
       window_to: session.high,
@@ -438,7 +517,9 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
       watermark_fallback: session.watermark.fallback,
       watermark_lag_seconds: session.watermark.lagSeconds,
       watermark_held_by: session.watermark.heldBy,
+      estimated_rows: meter.estimated,
     });
+    progress();
     if (session.high !== null) {
       for await (const file of session.files()) {
         if (await ctx.cancelled()) {
@@ -452,6 +533,8 @@ async function deliverModel(ctx: RunContext, model: ModelDefinition, result: Mod
     await session.close();
   }
   await step(ctx, 'files_written', model.name);
+  // Read from the beginning and not a single row of the tenant: see tenantWarnings.
+  if (window.from === null && ctx.kind !== 'BACKFILL' && files.length === 0) ctx.tenantEmpty.add(model.name);
 
   // An increment with no rows writes nothing (the transfer still records the model). A full refresh
   // always commits a manifest: "the recipient has no rows now" is news to its consumers.
@@ -586,17 +669,21 @@ async function rollForward(ctx: RunContext, model: string, wm: WatermarkRow): Pr
     if (!isAlreadyExists(err)) throw err;
   }
   const previous = wm.pending_transfer_id!;
+  // The manifest is the record of what the model delivered: its counts replace the interrupted run's.
+  const m = JSON.parse(body.toString('utf8')) as Manifest;
   await commit(ctx.deps.pool, wm.destination_id, model, sha256Hex(body), async (client) => {
     await client.query(
-      `UPDATE transfer_models SET status = 'succeeded', error = NULL, manifest_key = $3, finished_at = coalesce(finished_at, now())
+      `UPDATE transfer_models SET status = 'succeeded', error = NULL, manifest_key = $3, rows = $4, bytes = $5, files = $6,
+              finished_at = coalesce(finished_at, now())
        WHERE transfer_id = $1 AND model = $2`,
-      [previous, model, key],
+      [previous, model, key, m.total_rows, m.total_bytes, m.files.length],
     );
-    // The interrupted transfer's status follows from its models now.
+    // The interrupted transfer's status follows from its models now; a transfer that succeeded in
+    // the end carries no error.
     await client.query(
-      `UPDATE transfers t SET status = CASE
-           WHEN NOT EXISTS (SELECT 1 FROM transfer_models m WHERE m.transfer_id = t.id AND m.status <> 'succeeded') THEN 'succeeded'
-           ELSE 'partial' END
+      `UPDATE transfers t SET status = s.status, error = CASE WHEN s.status = 'succeeded' THEN NULL ELSE t.error END
+         FROM (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM transfer_models m WHERE m.transfer_id = $1 AND m.status <> 'succeeded')
+                           THEN 'succeeded' ELSE 'partial' END AS status) s
        WHERE t.id = $1 AND t.status IN ('failed', 'partial')`,
       [previous],
     );

@@ -24,6 +24,7 @@ export interface TransferRow {
   error: ErrorRecord | null;
   attempt: number;
   cancel_requested: boolean;
+  warnings: Array<{ code: string; actor: string; message: string; hint?: string }> | null;
 }
 
 export interface TransferModelRow {
@@ -44,6 +45,8 @@ export interface TransferModelRow {
   watermark_fallback: string | null;
   watermark_lag_seconds: number | null;
   watermark_held_by: { pid: number; applicationName: string; xactStart: string } | null;
+  estimated_rows: string | null;
+  progress_at: Date | null;
 }
 
 export interface WatermarkRow {
@@ -110,6 +113,41 @@ export async function isCancelRequested(db: Queryable, id: string): Promise<bool
  * Their unfinished models are marked failed (interrupted); a committed pending manifest is rolled
  * forward separately, per model.
  */
+/** Namespace of the per-destination advisory lock a running transfer holds (second key: hashtext(destination id)). */
+export const DESTINATION_LOCK_NAMESPACE = 0x511cf;
+
+/**
+ * Transfers marked running whose destination lock nobody holds: the process running them is gone
+ * (the session lock vanished with its connection). Closed as failed (`transfer_interrupted`) at once
+ * — by a worker at its start and on each heartbeat — rather than by the destination's next transfer.
+ * The lock and the status are read in one statement; a live run holds its lock from before it is
+ * marked running until after it is finished.
+ */
+export async function closeOrphanedTransfers(db: Queryable): Promise<string[]> {
+  const error: ErrorRecord = {
+    code: 'transfer_interrupted',
+    actor: 'sluice',
+    message: 'The process running this transfer stopped before it finished (killed, or its machine went down). Files it wrote are not listed by any manifest; the next transfer reads the same rows again.',
+  };
+  const r = await db.query<{ id: string }>(
+    `WITH orphaned AS (
+       SELECT t.id FROM transfers t
+        WHERE t.status = 'running'
+          AND NOT EXISTS (SELECT 1 FROM pg_locks l
+                           WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                             AND l.classid::bigint = $1 AND l.objid::bigint = (hashtext(t.destination_id)::bigint & 4294967295) AND l.objsubid = 2)
+        FOR UPDATE OF t SKIP LOCKED
+     ), models AS (
+       UPDATE transfer_models m SET status = 'failed', error = $2, finished_at = now()
+        WHERE m.transfer_id IN (SELECT id FROM orphaned) AND m.status IN ('pending', 'running')
+     )
+     UPDATE transfers t SET status = 'failed', error = $2, finished_at = now()
+      WHERE t.id IN (SELECT id FROM orphaned) RETURNING t.id`,
+    [DESTINATION_LOCK_NAMESPACE, error],
+  );
+  return r.rows.map((x) => x.id);
+}
+
 export async function closeInterruptedTransfers(db: Queryable, destinationId: string, exceptId: string): Promise<string[]> {
   const error: ErrorRecord = {
     code: 'transfer_interrupted',
@@ -136,7 +174,7 @@ export async function upsertModelRow(
   db: Queryable,
   transferId: string,
   model: string,
-  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes'>> & { rows?: number; bytes?: number },
+  fields: Partial<Omit<TransferModelRow, 'transfer_id' | 'model' | 'rows' | 'bytes' | 'estimated_rows'>> & { rows?: number; bytes?: number; estimated_rows?: number | null },
 ): Promise<void> {
   const cols = Object.keys(fields);
   const values = Object.values(fields).map((v) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v));
@@ -152,6 +190,19 @@ export async function upsertModelRow(
 export async function modelRows(db: Queryable, transferId: string): Promise<TransferModelRow[]> {
   const r = await db.query<TransferModelRow>('SELECT * FROM transfer_models WHERE transfer_id = $1 ORDER BY model', [transferId]);
   return r.rows;
+}
+
+/** Per-model rows of several transfers at once (a listing), by transfer id. */
+export async function modelRowsOf(db: Queryable, transferIds: string[]): Promise<Map<string, TransferModelRow[]>> {
+  const out = new Map<string, TransferModelRow[]>();
+  if (transferIds.length === 0) return out;
+  const r = await db.query<TransferModelRow>('SELECT * FROM transfer_models WHERE transfer_id = ANY($1::text[]) ORDER BY transfer_id, model', [transferIds]);
+  for (const m of r.rows) {
+    const list = out.get(m.transfer_id) ?? [];
+    list.push(m);
+    out.set(m.transfer_id, list);
+  }
+  return out;
 }
 
 export async function getWatermark(db: Queryable, destinationId: string, model: string): Promise<WatermarkRow | null> {
@@ -275,6 +326,7 @@ export function transferView(t: TransferRow) {
     attempt: t.attempt,
     cancelRequested: t.cancel_requested,
     error: t.error,
+    warnings: t.warnings ?? [],
   };
 }
 
@@ -297,6 +349,9 @@ export function modelView(m: TransferModelRow) {
     finishedAt: m.finished_at?.toISOString() ?? null,
     durationMs: m.duration_ms,
     error: m.error,
+    // While the model runs: the planner's estimate of its rows, and when the counters above were written.
+    estimatedRows: m.estimated_rows === null || m.estimated_rows === undefined ? null : Number(m.estimated_rows),
+    progressAt: m.progress_at?.toISOString() ?? null,
   };
 }
 

@@ -121,7 +121,8 @@ models:
     deletes: track
 `);
     assert.deepEqual(lines, [
-      'models[0] (missing).table: table nope does not exist (or the source user cannot see it)',
+      // The message names the database it looked in (host and name, never credentials).
+      `models[0] (missing).table: table nope does not exist in database "${db.name}" on ${new URL(db.url).hostname}:${new URL(db.url).port || '5432'} (or the source user cannot see it; SLUICE_SOURCE_URL chooses the database)`,
       'models[1] (orders).columns[1]: column "totl" does not exist in orders',
       'models[1] (orders).cursor: column "doc" has type jsonb, which cannot be a cursor; use an integer, numeric, date or timestamp column that grows when a row changes',
       'models[1] (orders).tenant: column "account" does not exist in orders',

@@ -92,7 +92,7 @@ test('options: kinds from flags; contradictory flags refused', () => {
 test('plain progress: one line per status change, rows, bytes and rate', () => {
   const lines: string[] = [];
   const p = progressReporter(false, (l) => lines.push(l));
-  const base = { transferId: 'trf_x', model: 'orders', rows: 0, bytes: 0, files: 0, elapsedMs: 0, rowsPerSecond: 0, bytesPerSecond: 0 };
+  const base = { transferId: 'trf_x', model: 'orders', rows: 0, bytes: 0, files: 0, estimatedRows: null, elapsedMs: 0, rowsPerSecond: 0, bytesPerSecond: 0 };
   p.update({ ...base, status: 'running' });
   p.update({ ...base, status: 'running', rows: 10 });
   p.update({ ...base, status: 'succeeded', rows: 1000, bytes: 2_500_000, files: 1, rowsPerSecond: 500, bytesPerSecond: 1_250_000 });

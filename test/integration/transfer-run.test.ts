@@ -222,7 +222,7 @@ test('a transfer cancelled between files commits nothing for that model; progres
   assert.equal(r.models[0]!.error, null);
   const keys = await fx.s3.list('guard', 'cancel/');
   assert.ok(!keys.some((k) => k.includes('_manifests')), 'no manifest for a cancelled model');
-  assert.ok(events.some((e) => e.status === 'running' && e.bytes > 0 && e.rows === 10), JSON.stringify(events));
+  assert.ok(events.some((e) => e.status === 'running' && e.bytes > 0 && e.rows >= 10), JSON.stringify(events));
   assert.equal(events.at(-1)!.status, 'cancelled');
 
   // The next transfer delivers everything; the cancelled attempt's file is an orphan (information only).

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { notFound } from '../../core/errors.js';
 import { publicSigningKeys } from '../../control/signing-keys.js';
-import { getTransferRow, listTransferRows, modelRows, modelView, transferView } from '../../transfer/store.js';
+import { getTransferRow, listTransferRows, modelRows, modelRowsOf, modelView, transferView } from '../../transfer/store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
@@ -32,6 +32,7 @@ export const Transfer = z
     attempt: z.number().int(),
     cancelRequested: z.boolean(),
     error: ErrorRecord.nullable(),
+    warnings: z.array(z.object({ code: z.string(), actor: z.string(), message: z.string(), hint: z.string().optional() })).describe('Not errors, worth a look (e.g. tenant_has_no_rows)'),
   })
   .describe('Transfer');
 
@@ -56,6 +57,8 @@ export const ModelResult = z
     finishedAt: z.string().nullable(),
     durationMs: z.number().int().nullable(),
     error: ErrorRecord.nullable(),
+    estimatedRows: z.number().int().nullable().describe("The planner's estimate of the model's rows in this transfer (a progress total)"),
+    progressAt: z.string().nullable().describe('When rows, bytes and files were last written while the model ran (every few seconds)'),
   })
   .describe('TransferModelResult');
 
@@ -95,9 +98,9 @@ export const transferRoutes: RoutePlugin = {
         schema: {
           tags,
           security: bearer,
-          summary: 'List transfers, newest first (filters: destination, recipient, status, since/until on the request time)',
+          summary: 'List transfers, newest first, each with its per-model results (filters: destination, recipient, status, since/until on the request time)',
           querystring: ListQuery,
-          response: { 200: z.object({ transfers: z.array(Transfer) }), ...errorResponses },
+          response: { 200: z.object({ transfers: z.array(Transfer.extend({ results: z.array(ModelResult) })) }), ...errorResponses },
         },
       },
       async (req) => {
@@ -110,7 +113,8 @@ export const transferRoutes: RoutePlugin = {
           ...(q.until ? { until: q.until } : {}),
           limit: q.limit,
         });
-        return { transfers: rows.map(transferView) };
+        const results = await modelRowsOf(pool, rows.map((r) => r.id));
+        return { transfers: rows.map((r) => ({ ...transferView(r), results: (results.get(r.id) ?? []).map(modelView) })) };
       },
     );
     app.get(

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApiKeys } from './apikeys.js';
+import { registerDemo } from './demo.js';
 import { registerDestinations } from './destinations.js';
 import { registerIdentity } from './identity.js';
 import { registerLinks } from './links.js';
@@ -12,6 +13,7 @@ import { registerServe } from './serve.js';
 import { registerStart } from './start.js';
 import { registerWorker } from './worker.js';
 import { registerTransfer } from './transfer.js';
+import { registerTransfers } from './transfers.js';
 import { registerVerify } from './verify.js';
 
 /** Every command, in the order `sluice --help` lists them. */
@@ -28,6 +30,8 @@ export const commands: Array<(program: Command) => void> = [
   registerModels,
   registerIdentity,
   registerTransfer,
+  registerTransfers,
   registerVerify,
   registerQuery,
+  registerDemo,
 ];

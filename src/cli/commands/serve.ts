@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import { assertPortFree } from '../../control/ports.js';
 import { openRuntime } from '../../runtime.js';
 
 /** Resolves with the first of SIGTERM / SIGINT. */
@@ -19,11 +21,14 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('Run the HTTP API on SLUICE_HOST:SLUICE_PORT until SIGTERM or SIGINT.')
     .action(async () => {
+      const config = loadConfig();
+      // Before anything starts: a taken port is one line naming the setting, not a stack trace later.
+      await assertPortFree(config.SLUICE_HOST, config.SLUICE_PORT, 'SLUICE_PORT', 'the API');
       const signal = shutdownSignal();
       // Loaded here, not at the top: other commands need neither the HTTP server nor the identity sources.
       const { buildServer } = await import('../../api/server.js');
       const { createIdentitySource } = await import('../../identity/index.js');
-      const rt = await openRuntime();
+      const rt = await openRuntime({ config, service: true });
       try {
         const identity = await createIdentitySource(rt.config, { pool: rt.pool, secrets: rt.secrets, log: rt.log });
         try {

@@ -2,20 +2,22 @@
  * `sluice start` (`npm start`): API, worker and scheduler in one process. Without SLUICE_SOURCE_URL
  * it also runs the demo — a generated multi-tenant dataset, a local bucket, a recipient and its
  * destination — and makes a first delivery, then reports what happened and where.
+ *
+ * Ctrl-C (SIGINT to the terminal's process group) is the graceful stop: no new jobs, running transfers
+ * get the grace period, then the API, the demo bucket and — last — the embedded PostgreSQL (which runs
+ * in its own process group, so the terminal's signal does not reach it). Exit code 0.
  */
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
-import { buildServer, type ApiApp } from '../../api/server.js';
+import type { ApiApp } from '../../api/server.js';
 import { loadConfig, type Config } from '../../config.js';
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../demo/bucket.js';
-import { demoSummary, firstDelivery, prepareDemo, type Demo } from '../../demo/run.js';
-import { demoSetupLink } from '../../demo/setup.js';
-import { createIdentitySource } from '../../identity/index.js';
-import { queuedConnectionTester } from '../../jobs/connection-tests.js';
-import { startJobService, type JobService } from '../../jobs/job-service.js';
+import { assertPortFree } from '../../control/ports.js';
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, demoBucketPort } from '../../demo/bucket.js';
+import type { Demo } from '../../demo/run.js';
+import type { JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
-import { createMetrics } from '../../metrics.js';
-import { openRuntime } from '../../runtime.js';
+import { createLogger } from '../../core/log.js';
+import { openRuntime, type Runtime } from '../../runtime.js';
 
 export function registerStart(program: Command): void {
   program
@@ -24,25 +26,51 @@ export function registerStart(program: Command): void {
     .option('--reset', 'delete the data folder first and start from nothing')
     .action(async (opts: { reset?: boolean }) => {
       const base = loadConfig();
-      if (opts.reset) await fs.rm(base.dataDir, { recursive: true, force: true });
       const demoMode = !base.SLUICE_SOURCE_URL;
+      // Ports first, before anything starts: a taken one is one line naming its setting.
+      await assertPortFree(base.SLUICE_HOST, base.SLUICE_PORT, 'SLUICE_PORT', 'the API');
+      if (opts.reset) await fs.rm(base.dataDir, { recursive: true, force: true });
+      if (demoMode) await assertPortFree('127.0.0.1', await demoBucketPort(base.dataDir), 'SLUICE_DEMO_S3_PORT', 'the demo bucket (s3rver)');
       // The demo bucket is plain http on 127.0.0.1: allowed here, for this process only.
       const config: Config = demoMode
         ? { ...base, SLUICE_ALLOW_HTTP_ENDPOINTS: true, SLUICE_ENDPOINT_ALLOWLIST: [...base.SLUICE_ENDPOINT_ALLOWLIST, '127.0.0.1'] }
         : base;
-      const rt = await openRuntime({ config });
-      const { log, pool, secrets } = rt;
+      const log = createLogger({ level: config.SLUICE_LOG_LEVEL, format: config.SLUICE_LOG_FORMAT });
+
+      let rt: Runtime | undefined;
       let demo: Demo | undefined;
       let service: JobService | undefined;
       let app: ApiApp | undefined;
-      // Stops what was started, in reverse order; the worker gets its grace period.
-      const shutdown = async (): Promise<void> => {
-        await app?.close();
-        await service?.stop();
-        await demo?.stop();
-      };
+      let stopRequested = false;
+      let stopping: Promise<void> | undefined;
+      // Stops what was started, in reverse order; the worker gets its grace period. PostgreSQL is
+      // stopped after this, by rt.close().
+      const shutdown = (): Promise<void> =>
+        (stopping ??= (async () => {
+          await app?.close();
+          await service?.stop();
+          await demo?.stop();
+        })());
+      // From the first moment: a Ctrl-C while PostgreSQL or the demo starts stops cleanly too.
+      const stopped = untilSignal(log, async () => {
+        stopRequested = true;
+        await shutdown();
+      });
       try {
+        rt = await openRuntime({ config, log, service: true });
+        if (stopRequested) return;
+        const { pool, secrets } = rt;
+        const [{ buildServer }, { demoSummary, firstDelivery, prepareDemo }, { createIdentitySource }, { queuedConnectionTester }, { startJobService }, { createMetrics }] =
+          await Promise.all([
+            import('../../api/server.js'),
+            import('../../demo/run.js'),
+            import('../../identity/index.js'),
+            import('../../jobs/connection-tests.js'),
+            import('../../jobs/job-service.js'),
+            import('../../metrics.js'),
+          ]);
         demo = demoMode ? await prepareDemo(rt) : undefined;
+        if (stopRequested) return;
         const metrics = createMetrics();
         const identity = await createIdentitySource(config, { pool, secrets, log });
         service = await startJobService(rt, {
@@ -50,16 +78,19 @@ export function registerStart(program: Command): void {
           metrics,
           ...(demo ? { sourceUrl: demo.sourceUrl, modelsFile: demo.modelsFile } : {}),
         });
+        if (stopRequested) return;
         app = await buildServer({ pool, secrets, log, config, identity, metrics });
         const apiUrl = await app.listen({ host: config.SLUICE_HOST, port: config.SLUICE_PORT });
         log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
-        const stopped = untilSignal(log, shutdown);
         if (demo) {
           // Through the queue, like any connection test: the worker started above runs it.
           const tester = queuedConnectionTester(pool, { timeoutMs: config.SLUICE_CONNECTION_TEST_WAIT_SECONDS * 1000, deadAfterMs: service.settings.deadAfterMs });
-          const report = await firstDelivery(pool, log, demo, tester);
-          console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created }));
+          const report = await Promise.race([firstDelivery(pool, log, demo, tester), stopped.then(() => null)]);
+          if (!report) return;
+          const controlUrl = rt.embedded ? new URL('/sluice', rt.embedded.url).toString() : null;
+          console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created, controlUrl }));
           // The recipient's side: a setup link for the second demo recipient, against the same local store.
+          const { demoSetupLink } = await import('../../demo/setup.js');
           const setup = await demoSetupLink(pool, { ...config, SLUICE_PUBLIC_URL: config.SLUICE_PUBLIC_URL ?? apiUrl }, demo.bucket);
           console.log(
             [
@@ -77,10 +108,13 @@ export function registerStart(program: Command): void {
         }
         await stopped;
       } catch (err) {
-        await shutdown().catch(() => undefined);
-        throw err;
+        if (!stopRequested) throw err;
+        // A failure caused by the stop itself (a query cut short) is not an error of the start.
+        log.debug({ err }, 'interrupted while starting');
       } finally {
-        await rt.close();
+        await shutdown().catch((err: unknown) => log.error({ err }, 'error while stopping'));
+        await rt?.close();
+        if (stopRequested) log.info('stopped');
       }
     });
 }

@@ -31,15 +31,20 @@ export function formatBytes(n: number): string {
 }
 
 function progressLine(p: TransferProgress): string {
-  return `${p.model}: ${p.status}, ${p.rows} rows, ${formatBytes(p.bytes)}, ${p.files} files, ${Math.round(p.rowsPerSecond)} rows/s, ${formatBytes(p.bytesPerSecond)}/s`;
+  const of = p.estimatedRows ? ` of ~${p.estimatedRows}` : '';
+  return `${p.model}: ${p.status}, ${p.rows}${of} rows, ${formatBytes(p.bytes)}, ${p.files} files, ${Math.round(p.rowsPerSecond)} rows/s, ${formatBytes(p.bytesPerSecond)}/s`;
 }
 
-/** Live display: bars on a TTY, a line per change of status (and at most every 2 s per model) otherwise. */
+/**
+ * Live display: on a TTY a bar per model — a real bar of rows against the planner's estimate when
+ * there is one, else a counter with its rate; otherwise a line per change of status (and at most
+ * every 2 s per model).
+ */
 export function progressReporter(tty: boolean, write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
   if (tty) {
     const multi = new cliProgress.MultiBar(
       {
-        format: ' {model} | {status} | {rows} rows | {size} | {rate} rows/s | {files} files',
+        format: ' {model} | {status} | {bar} {rows}{of} rows | {size} | {rate} rows/s | {files} files',
         hideCursor: true,
         clearOnComplete: false,
         stream: process.stderr,
@@ -49,13 +54,26 @@ export function progressReporter(tty: boolean, write: (line: string) => void = (
     const bars = new Map<string, cliProgress.SingleBar>();
     return {
       update(p: TransferProgress) {
-        const payload = { model: p.model.padEnd(20), status: p.status.padEnd(9), rows: p.rows, size: formatBytes(p.bytes), rate: Math.round(p.rowsPerSecond), files: p.files };
+        const total = p.estimatedRows ?? 0;
+        // The estimate may be low: the bar's total grows with the rows actually read, and ends full.
+        const barTotal = p.status === 'succeeded' ? Math.max(p.rows, 1) : Math.max(total, p.rows);
+        const payload = {
+          model: p.model.padEnd(20),
+          status: p.status.padEnd(9),
+          rows: p.rows,
+          of: total > 0 && p.status === 'running' ? ` of ~${total}` : '',
+          size: formatBytes(p.bytes),
+          rate: Math.round(p.rowsPerSecond),
+          files: p.files,
+        };
         let bar = bars.get(p.model);
         if (!bar) {
-          bar = multi.create(0, 0, payload);
+          bar = multi.create(barTotal, 0, payload);
           bars.set(p.model, bar);
         }
-        bar.update(0, payload);
+        bar.setTotal(barTotal);
+        // No estimate: an empty bar, the counter and its rate say how far it is.
+        bar.update(total > 0 || p.status === 'succeeded' ? Math.min(p.rows, barTotal) : 0, payload);
       },
       stop: () => multi.stop(),
     };
@@ -94,6 +112,7 @@ export function summaryLines(r: TransferResult): string[] {
       : `${m.rows} rows, ${m.files} files, ${formatBytes(m.bytes)}${m.manifestKey ? `, manifest ${m.manifestKey}` : ', nothing new'}`;
     lines.push(`  ${m.model.padEnd(width)}  ${m.status.padEnd(9)}  ${(m.durationMs / 1000).toFixed(1)} s  ${what}`);
   }
+  for (const w of r.warnings ?? []) lines.push(`warning [${w.code}]: ${w.message}${w.hint ? `\n  hint: ${w.hint}` : ''}`);
   return lines;
 }
 

@@ -2,6 +2,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { ApiApp } from '../../api/server.js';
 import { startJobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
+import { loadConfig } from '../../config.js';
+import { assertPortFree } from '../../control/ports.js';
 import { openRuntime } from '../../runtime.js';
 
 function port(value: string): number {
@@ -17,7 +19,10 @@ export function registerWorker(program: Command): void {
     .option('--no-schedule', 'do not enqueue due destinations from this process (another process does)')
     .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on SLUICE_HOST:<port> (default: SLUICE_WORKER_METRICS_PORT; none when unset)', port)
     .action(async (opts: { schedule: boolean; metricsPort?: number }) => {
-      const rt = await openRuntime();
+      const config = loadConfig();
+      const wantedPort = opts.metricsPort ?? config.SLUICE_WORKER_METRICS_PORT;
+      if (wantedPort !== undefined) await assertPortFree(config.SLUICE_HOST, wantedPort, 'SLUICE_WORKER_METRICS_PORT', 'the worker\'s metrics listener (--metrics-port)');
+      const rt = await openRuntime({ config, service: true });
       try {
         const service = await startJobService(rt, { schedule: opts.schedule });
         let ops: ApiApp | undefined;

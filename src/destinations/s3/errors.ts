@@ -161,9 +161,11 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
         code: 'endpoint_unreachable',
         actor: ctx.endpoint ? 'recipient' : 'provider',
         message: `Could not connect to ${where(ctx)} (${net}).`,
+        // Refused / unknown host / no route: the endpoint may be wrong or down (recipient), or the path
+        // to it blocked (provider). Transfers retry it; only a failure on every attempt parks them.
         hint: ctx.endpoint
-          ? 'Check that the endpoint URL is right and that the server is reachable from Sluice.'
-          : 'Check the network path from Sluice to AWS (DNS, firewall, proxy).',
+          ? 'Check the endpoint URL, its DNS name and that the server runs (recipient), and that the network from Sluice reaches it — firewall, proxy, DNS (provider). Transfers retry this before asking for attention.'
+          : 'Check the network path from Sluice to AWS — DNS, firewall, proxy (provider). Transfers retry this before asking for attention.',
       }, err);
     }
     if (net && TLS_CODES.test(net)) {
@@ -182,7 +184,7 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
         code: 'endpoint_timeout',
         actor: ctx.endpoint ? 'recipient' : 'provider',
         message: `${where(ctx)} did not answer in time.`,
-        hint: 'Check that the endpoint is reachable and not overloaded; Sluice retries transfers later.',
+        hint: 'Check that the endpoint runs and is not overloaded (recipient), and that the network from Sluice reaches it (provider). Transfers retry this before asking for attention.',
       }, err);
     }
   }

@@ -64,6 +64,18 @@ export function sourceError(err: unknown, modelName: string): SluiceError {
       cause: err,
     });
   }
+  // The source could not be reached, or dropped the connection (refused, unknown host, timeout, a
+  // server shutting down, SQLSTATE class 08): transient — the job retries it with backoff.
+  if ((code && (SOURCE_NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P03')) || /timeout exceeded when trying to connect|Connection terminated/i.test(describeError(err))) {
+    return new SluiceError({
+      code: 'source_unavailable',
+      message: `Reading model ${modelName}: the source database could not be reached (${code ?? describeError(err)}).`,
+      actor: 'provider',
+      hint: 'Sluice retries this; if it persists, check that the source database runs and that SLUICE_SOURCE_URL points at it.',
+      status: 503,
+      cause: err,
+    });
+  }
   return new SluiceError({
     code: 'source_read_failed',
     message: `Reading model ${modelName} from the source failed: ${describeError(err)}`,
@@ -99,6 +111,8 @@ export function refusedValueError(modelName: string, column: string, primaryKeyC
     cause,
   });
 }
+
+const SOURCE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
 function isDatabaseError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'severity' in err && typeof (err as { code?: unknown }).code === 'string';
