@@ -15,6 +15,7 @@ import { queuedConnectionTester } from '../../jobs/connection-tests.js';
 import { startJobService, type JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { createMetrics } from '../../metrics.js';
+import { catalogFromConfig, modelCatalog, type ModelCatalog } from '../../models/catalog.js';
 import { openRuntime } from '../../runtime.js';
 
 export function registerStart(program: Command): void {
@@ -35,9 +36,11 @@ export function registerStart(program: Command): void {
       let demo: Demo | undefined;
       let service: JobService | undefined;
       let app: ApiApp | undefined;
+      let models: ModelCatalog | undefined;
       // Stops what was started, in reverse order; the worker gets its grace period.
       const shutdown = async (): Promise<void> => {
         await app?.close();
+        await models?.close();
         await service?.stop();
         await demo?.stop();
       };
@@ -50,7 +53,8 @@ export function registerStart(program: Command): void {
           metrics,
           ...(demo ? { sourceUrl: demo.sourceUrl, modelsFile: demo.modelsFile } : {}),
         });
-        app = await buildServer({ pool, secrets, log, config, identity, metrics });
+        models = demo ? modelCatalog(demo.modelsFile, demo.sourceUrl) : catalogFromConfig(config, rt.databaseUrl);
+        app = await buildServer({ pool, secrets, log, config, identity, metrics, models });
         const apiUrl = await app.listen({ host: config.SLUICE_HOST, port: config.SLUICE_PORT });
         log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
         const stopped = untilSignal(log, shutdown);

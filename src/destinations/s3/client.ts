@@ -11,10 +11,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { createCredentialProvider, type AwsCredentialIdentityProvider } from './credentials.js';
+import { guardedRequestHandler, type NetworkGuard } from './network.js';
 import type { S3DestinationConfig } from './types.js';
 
 export interface ClientOptions {
   credentials: AwsCredentialIdentityProvider;
+  /** The network rules every connection of the client obeys (network.ts). */
+  network: NetworkGuard;
   /** Time to establish a connection (default 5 s). */
   connectionTimeoutMs?: number;
   /** Time for a whole request, including its body (default 120 s: an 8 MiB part on a slow link). */
@@ -34,11 +37,10 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
     responseChecksumValidation: checksums,
     followRegionRedirects: false,
     maxAttempts: opts.maxAttempts ?? 1,
-    requestHandler: {
+    requestHandler: guardedRequestHandler(opts.network, {
       connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
       requestTimeout: opts.requestTimeoutMs ?? 120_000,
-      throwOnRequestTimeout: true,
-    },
+    }),
   });
 }
 
@@ -50,12 +52,13 @@ export function ownerParams(config: S3DestinationConfig): { ExpectedBucketOwner?
 export interface DestinationClientDeps {
   identity: IdentitySource;
   log: Logger;
+  network: NetworkGuard;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
 
 /** Clients kept per destination, most recently used last; evicted ones are destroyed. */
-const clients = new Map<string, { fingerprint: string; client: S3Client }>();
+const clients = new Map<string, { fingerprint: string; resolver: NetworkGuard['resolver']; client: S3Client }>();
 export const MAX_CACHED_CLIENTS = 256;
 
 /**
@@ -66,21 +69,22 @@ export const MAX_CACHED_CLIENTS = 256;
 export function destinationClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
   const fingerprint = crypto
     .createHash('sha256')
-    .update(JSON.stringify([config, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null]))
+    .update(JSON.stringify([config, deps.network.policy, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null]))
     .digest('hex');
   const found = clients.get(config.id);
   clients.delete(config.id);
-  if (found && found.fingerprint === fingerprint) {
+  if (found && found.fingerprint === fingerprint && found.resolver === deps.network.resolver) {
     clients.set(config.id, found);
     return found.client;
   }
   found?.client.destroy();
   const client = createS3Client(config, {
-    credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
+    credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log, network: deps.network }),
+    network: deps.network,
     ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
     ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
   });
-  clients.set(config.id, { fingerprint, client });
+  clients.set(config.id, { fingerprint, resolver: deps.network.resolver, client });
   while (clients.size > MAX_CACHED_CLIENTS) {
     const [oldest, entry] = clients.entries().next().value as [string, { client: S3Client }];
     clients.delete(oldest);
