@@ -54,6 +54,9 @@ const CASES: RouteCase[] = [
   { route: 'POST /v1/transfers/{id}/cancel', writes: true, owner: 'owned', request: (t) => ({ method: 'POST', url: `/v1/transfers/${ids[t].trf}/cancel` }) },
   { route: 'GET /v1/transfers', writes: false, owner: 'list', request: () => ({ method: 'GET', url: '/v1/transfers' }) },
   { route: 'GET /v1/transfers/{id}', writes: false, owner: 'owned', request: (t) => ({ method: 'GET', url: `/v1/transfers/${ids[t].trf}` }) },
+  // Models live in the provider's source: operator keys (read-only for the GET). An unknown model: nothing runs.
+  { route: 'GET /v1/models/{name}/delete-tracking', writes: false, owner: 'operator', request: () => ({ method: 'GET', url: '/v1/models/nope/delete-tracking' }) },
+  { route: 'POST /v1/models/{name}/delete-tracking', writes: true, owner: 'operator', request: () => ({ method: 'POST', url: '/v1/models/nope/delete-tracking' }) },
   { route: 'GET /v1/manifest-keys', writes: false, owner: 'none', request: () => ({ method: 'GET', url: '/v1/manifest-keys' }) },
 ];
 
