@@ -21,7 +21,7 @@ interface RouteCase {
   writes: boolean;
   /** operator: operator keys only (and read-only keys for reads); none: no recipient; list; owned: the target's. */
   owner: 'operator' | 'none' | 'list' | 'owned';
-  request(t: Target): { method: 'GET' | 'POST' | 'PATCH'; url: string; payload?: Record<string, unknown> };
+  request(t: Target): { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; url: string; payload?: Record<string, unknown> };
 }
 
 const role = (n: number) => `arn:aws:iam::1234567890${String(n).padStart(2, '0')}:role/r`;
@@ -54,6 +54,9 @@ const CASES: RouteCase[] = [
   { route: 'POST /v1/transfers/{id}/cancel', writes: true, owner: 'owned', request: (t) => ({ method: 'POST', url: `/v1/transfers/${ids[t].trf}/cancel` }) },
   { route: 'GET /v1/transfers', writes: false, owner: 'list', request: () => ({ method: 'GET', url: '/v1/transfers' }) },
   { route: 'GET /v1/transfers/{id}', writes: false, owner: 'owned', request: (t) => ({ method: 'GET', url: `/v1/transfers/${ids[t].trf}` }) },
+  { route: 'POST /v1/recipients/{id}/setup-links', writes: true, owner: 'owned', request: (t) => ({ method: 'POST', url: `/v1/recipients/${ids[t].rcp}/setup-links`, payload: { expiresInDays: 1 } }) },
+  { route: 'GET /v1/recipients/{id}/setup-links', writes: false, owner: 'owned', request: (t) => ({ method: 'GET', url: `/v1/recipients/${ids[t].rcp}/setup-links` }) },
+  { route: 'DELETE /v1/recipients/{id}/setup-links/{linkId}', writes: true, owner: 'owned', request: (t) => ({ method: 'DELETE', url: `/v1/recipients/${ids[t].rcp}/setup-links/sl_none` }) },
   // Models live in the provider's source: operator keys (read-only for the GET). An unknown model: nothing runs.
   { route: 'GET /v1/models/{name}/delete-tracking', writes: false, owner: 'operator', request: () => ({ method: 'GET', url: '/v1/models/nope/delete-tracking' }) },
   { route: 'POST /v1/models/{name}/delete-tracking', writes: true, owner: 'operator', request: () => ({ method: 'POST', url: '/v1/models/nope/delete-tracking' }) },
