@@ -99,7 +99,8 @@ function s3Writer(endpoint: string): ObjectWriter {
       // s3rver stores aws-chunked bodies corrupted: no streaming checksums against it.
       requestChecksums: false,
     },
-    { identity, log: silentLogger },
+    // The bench's S3 server is local plain http, allowed explicitly as an operator would.
+    { identity, log: silentLogger, network: { policy: { allowHttp: true, allowlist: ['127.0.0.1'] } } },
   );
 }
 

@@ -8,6 +8,7 @@ import type { SecretBox } from '../control/secrets.js';
 import type { IdentitySource } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
+import type { ModelCatalog } from '../models/catalog.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -15,6 +16,8 @@ export interface ApiDeps {
   log: Logger;
   config: Config;
   identity: IdentitySource;
+  /** sluice.yaml on the source: tenant values, model names and backfill bounds are checked against it. */
+  models: ModelCatalog;
   /** Shared with a worker in the same process (`sluice start`); a lone API creates its own. */
   metrics?: Metrics;
 }

@@ -4,6 +4,7 @@
  */
 import { loadConfig } from '../config.js';
 import { createLogger } from '../core/log.js';
+import { catalogFromConfig, type ModelCatalog } from '../models/catalog.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
 /** Opens the runtime (logs on stderr), runs `fn`, always closes. */
@@ -17,6 +18,18 @@ export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T
   } finally {
     await rt.close();
   }
+}
+
+/** Like withRuntime, with the models catalog (sluice.yaml on the source) for checks that need it. */
+export async function withCatalog<T>(fn: (rt: Runtime, models: ModelCatalog) => Promise<T>): Promise<T> {
+  return withRuntime(async (rt) => {
+    const models = catalogFromConfig(rt.config, rt.databaseUrl);
+    try {
+      return await fn(rt, models);
+    } finally {
+      await models.close();
+    }
+  });
 }
 
 export function printJson(value: unknown): void {

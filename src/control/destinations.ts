@@ -31,8 +31,8 @@ import {
   checkSecretAccessKey,
   parseRoleArn,
   roleIdentity,
-  type EndpointPolicy,
 } from '../destinations/s3/rules.js';
+import type { EndpointPolicy, Resolver } from '../destinations/s3/network.js';
 import { SluiceError, notFound, validationError, type FieldProblem } from '../core/errors.js';
 import { newAudience } from '../core/audience.js';
 import { newId } from '../core/ids.js';
@@ -40,7 +40,7 @@ import type { Compression, Format } from '../core/types.js';
 import { ALL_COMPRESSIONS, COMPRESSIONS as FORMAT_COMPRESSIONS, DEFAULT_COMPRESSION, FORMATS } from '../formats/index.js';
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './db.js';
 import type { SecretBox } from './secrets.js';
-import { parseInput } from './validation.js';
+import { CONTROL_MESSAGE, parseInput, withoutControlCharacters } from './validation.js';
 
 export const FREQUENCIES = [15, 60, 360, 720, 1440] as const;
 // The format table is formats/index.ts's: what the encoders write is what a destination may ask for.
@@ -69,7 +69,7 @@ const modelName = z
 
 /** Everything that describes a destination except whom it belongs to. */
 const configFields = {
-  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
   bucket: text(63),
   region: text(32),
   prefix: text(1024).optional(),
@@ -90,9 +90,11 @@ const configFields = {
 };
 
 /** A configuration to test before it is saved (recipientId may be given, and is then ignored). */
-export const DestinationConfigInput = z.strictObject({ ...configFields, recipientId: text(100).optional() });
+const recipientId = text(100).refine(withoutControlCharacters, CONTROL_MESSAGE);
 
-export const DestinationCreateInput = z.strictObject({ recipientId: text(100), ...configFields });
+export const DestinationConfigInput = z.strictObject({ ...configFields, recipientId: recipientId.optional() });
+
+export const DestinationCreateInput = z.strictObject({ recipientId, ...configFields });
 
 export const DestinationUpdateInput = z
   .strictObject({
@@ -180,14 +182,14 @@ function authProblems(
 }
 
 /**
- * Every S3 rule over a whole configuration: one problem per field. `lookup` resolves endpoint hosts
+ * Every S3 rule over a whole configuration: one problem per field. `resolver` resolves endpoint hosts
  * (tests pass a fake resolver; production uses DNS).
  */
 export async function checkDestinationRules(
   // auth null: an update that keeps the stored credentials (the secret is never read back to check).
   d: Omit<DestinationSettings, 'auth'> & { auth: z.output<typeof AuthInput> | null },
   policy: EndpointPolicy,
-  lookup?: (host: string) => Promise<string[]>,
+  resolver?: Resolver,
 ): Promise<{ problems: FieldProblem[]; auth: DestinationAuth | null }> {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string | null) => {
@@ -207,7 +209,7 @@ export async function checkDestinationRules(
   }
   if (d.models && new Set(d.models).size !== d.models.length) add('models', 'must not name a model twice');
   if (d.endpoint !== null) {
-    add('endpoint', await checkEndpoint(d.endpoint, policy, lookup));
+    add('endpoint', await checkEndpoint(d.endpoint, policy, resolver));
   }
   return { problems, auth };
 }
@@ -330,7 +332,7 @@ export function secretContext(destinationId: string): string {
 export interface ValidateDeps {
   config: Pick<Config, 'SLUICE_ALLOW_HTTP_ENDPOINTS' | 'SLUICE_ENDPOINT_ALLOWLIST'>;
   /** Endpoint host resolver; DNS by default. */
-  lookup?: (host: string) => Promise<string[]>;
+  resolver?: Resolver;
 }
 
 function settingsFrom(input: DestinationConfigInputType): Omit<DestinationSettings, 'auth'> & { auth: z.output<typeof AuthInput> } {
@@ -363,10 +365,24 @@ export async function validateDestinationConfig(
   return checkedSettings(parseInput(DestinationConfigInput, input, 'destination'), deps);
 }
 
+/** What a saved destination is also checked against: the models of sluice.yaml (models/catalog.ts). */
+export interface SaveDeps extends ValidateDeps {
+  models: { load(): Promise<Array<{ definition: { name: string } }>> };
+}
+
+/** Problems of model names the models file does not declare (field `models.<i>`, as the schema names it). */
+async function unknownModels(names: string[] | null | undefined, deps: SaveDeps): Promise<FieldProblem[]> {
+  if (!names) return [];
+  const known = new Set((await deps.models.load()).map((m) => m.definition.name));
+  return names.flatMap((n, i) =>
+    known.has(n) ? [] : [{ field: `models.${i}`, message: `names no model of sluice.yaml; the models are ${[...known].sort().join(', ')}` }],
+  );
+}
+
 /** Input already parsed by shape → settings with every S3 rule applied. Throws `invalid_input`. */
 async function checkedSettings(parsed: DestinationConfigInputType, deps: ValidateDeps): Promise<DestinationSettings> {
   const settings = settingsFrom(parsed);
-  const { problems, auth } = await checkDestinationRules(settings, endpointPolicy(deps.config), deps.lookup);
+  const { problems, auth } = await checkDestinationRules(settings, endpointPolicy(deps.config), deps.resolver);
   if (problems.length > 0 || !auth) throw validationError(problems, 'destination');
   return { ...settings, auth };
 }
@@ -435,6 +451,53 @@ async function claimCredentials(tx: PoolClient, auth: DestinationAuth, recipient
   });
 }
 
+/** The store a destination writes to: its endpoint's origin (lower case), or AWS. */
+function storeOf(endpoint: string | null): string {
+  if (!endpoint) return 'aws';
+  try {
+    return new URL(endpoint).origin.toLowerCase();
+  } catch {
+    return endpoint.toLowerCase();
+  }
+}
+
+/** Whether two key prefixes share keys: equal, one empty, or one a folder of the other (`a` and `a/b`; not `a` and `ab`). */
+export function prefixesOverlap(a: string, b: string): boolean {
+  return a === b || a === '' || b === '' || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/**
+ * Refuses a bucket + prefix that overlaps one of another recipient's destinations on the same store:
+ * one recipient would receive files next to (or read the manifests of) another's. The advisory lock
+ * on the bucket serialises concurrent creates and updates naming it.
+ */
+async function claimBucketPrefix(
+  tx: PoolClient,
+  place: { bucket: string; prefix: string; endpoint: string | null },
+  recipientId: string,
+  exceptDestinationId?: string,
+): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('sluice:bucket:' || $1, 0))`, [place.bucket]);
+  const { rows } = await tx.query<{ id: string; prefix: string; endpoint: string | null }>(
+    `SELECT id, prefix, endpoint FROM destinations
+      WHERE bucket = $1 AND recipient_id <> $2 AND id <> coalesce($3, '')
+      ORDER BY created_at, id`,
+    [place.bucket, recipientId, exceptDestinationId ?? null],
+  );
+  const store = storeOf(place.endpoint);
+  const clash = rows.find((r) => storeOf(r.endpoint) === store && prefixesOverlap(r.prefix, place.prefix));
+  if (!clash) return;
+  const shown = (p: string) => (p === '' ? 'the whole bucket' : `prefix "${p}"`);
+  throw new SluiceError({
+    code: 'bucket_prefix_in_use',
+    message: `Bucket ${place.bucket} with ${shown(place.prefix)} overlaps ${shown(clash.prefix)} of destination ${clash.id}, which belongs to another recipient.`,
+    hint: "A bucket and prefix belong to one recipient. Give this recipient its own bucket, or a prefix that is neither inside nor around the other recipient's.",
+    actor: 'provider',
+    status: 409,
+    details: [{ field: 'prefix', message: "overlaps another recipient's destination in the same bucket" }],
+  });
+}
+
 async function lockRecipient(tx: PoolClient, recipientId: string): Promise<void> {
   // FOR SHARE: concurrent destination creates proceed; a tenant id change (FOR UPDATE) waits.
   const { rows } = await tx.query<{ disabled: boolean }>(
@@ -467,7 +530,7 @@ function accountIdOf(auth: DestinationAuth): string | null {
 export async function createDestination(
   pool: Pool,
   secrets: SecretBox,
-  deps: ValidateDeps,
+  deps: SaveDeps,
   input: unknown,
   // Not input: a setup link reserves the audience when it is created, so that the trust policy its
   // page shows is final before the destination exists.
@@ -475,11 +538,14 @@ export async function createDestination(
 ): Promise<DestinationView> {
   const parsed = parseInput(DestinationCreateInput, input, 'destination');
   const settings = await checkedSettings(parsed, deps);
+  const modelProblems = await unknownModels(settings.models, deps);
+  if (modelProblems.length > 0) throw validationError(modelProblems, 'destination');
   const { auth } = settings;
 
   return withTransaction(pool, async (tx) => {
     await lockRecipient(tx, parsed.recipientId);
     await claimCredentials(tx, auth, parsed.recipientId);
+    await claimBucketPrefix(tx, settings, parsed.recipientId);
     const id = newId('dst');
     await tx.query(
       `INSERT INTO destinations (
@@ -541,11 +607,13 @@ const CONNECTION_FIELDS = ['bucket', 'region', 'prefix', 'auth', 'endpoint', 'fo
 export async function updateDestination(
   pool: Pool,
   secrets: SecretBox,
-  deps: ValidateDeps,
+  deps: SaveDeps,
   id: string,
   input: unknown,
 ): Promise<DestinationView> {
   const patch = parseInput(DestinationUpdateInput, input, 'destination update');
+  const modelProblems = await unknownModels(patch.models, deps);
+  if (modelProblems.length > 0) throw validationError(modelProblems, 'destination update');
   return withTransaction(pool, async (tx) => {
     const { rows } = await tx.query<ViewRow>(`SELECT ${VIEW_COLUMNS} FROM destinations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, [id]);
     const row = rows[0];
@@ -576,7 +644,7 @@ export async function updateDestination(
       models: patch.models !== undefined ? patch.models : current.models,
       frequencyMinutes: patch.frequencyMinutes !== undefined ? patch.frequencyMinutes : current.frequencyMinutes,
     };
-    const checked = await checkDestinationRules(merged, endpointPolicy(deps.config), deps.lookup);
+    const checked = await checkDestinationRules(merged, endpointPolicy(deps.config), deps.resolver);
     // The stored role ARN must still suit a changed endpoint (e.g. an account-less RGW ARN without it).
     if (!patch.auth && current.auth.kind === 'role') {
       const m = checkRoleArn(current.auth.roleArn, merged.endpoint !== null);
@@ -585,6 +653,7 @@ export async function updateDestination(
     if (checked.problems.length > 0) throw validationError(checked.problems, 'destination update');
     const auth = checked.auth;
     if (auth) await claimCredentials(tx, auth, current.recipientId, id);
+    await claimBucketPrefix(tx, merged, current.recipientId, id);
 
     const changed = CONNECTION_FIELDS.some((f) => {
       if (f === 'auth') return patch.auth !== undefined;

@@ -3,12 +3,27 @@
  * column that belongs to it, so it may change only while the recipient has no destination — once data
  * can have been delivered under it, changing it would silently send another tenant's rows to the same
  * bucket (409 `tenant_id_locked`). Disabling a recipient disables all its destinations.
+ *
+ * The tenant id is stored in its canonical form, decided by models/tenant.ts against every model's
+ * tenant column type (`007` for an integer column is stored as `7`), and is unique in that form: two
+ * spellings of one tenant cannot belong to two recipients.
  */
 import { z } from 'zod';
-import { SluiceError, notFound } from '../core/errors.js';
+import { SluiceError, notFound, validationError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { withTransaction, type Pool, type Queryable } from './db.js';
-import { parseInput } from './validation.js';
+import { CONTROL_MESSAGE, parseInput, withoutControlCharacters } from './validation.js';
+
+/** Decides a tenant value's canonical form (models/catalog.ts binds it to the models and the source). */
+export interface TenantRules {
+  canonicalTenant(value: string): Promise<{ ok: true; value: string } | { ok: false; message: string }>;
+}
+
+async function canonical(tenants: TenantRules, value: string, what: string): Promise<string> {
+  const c = await tenants.canonicalTenant(value);
+  if (!c.ok) throw validationError([{ field: 'tenantId', message: c.message }], what);
+  return c.value;
+}
 
 export interface RecipientView {
   id: string;
@@ -31,7 +46,12 @@ interface RecipientRow {
   updated_at: Date;
 }
 
-const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const name = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .refine(withoutControlCharacters, CONTROL_MESSAGE);
 const tenantId = z
   .string()
   .min(1, 'must not be empty')
@@ -67,12 +87,14 @@ function view(row: RecipientRow): RecipientView {
   };
 }
 
-function tenantTaken(tenant: string): SluiceError {
+function tenantTaken(tenant: string, given: string): SluiceError {
+  const spelled = tenant === given ? '' : ` (the canonical form of "${given}" in the models' tenant column types)`;
   return new SluiceError({
-    code: 'conflict',
-    message: `Another recipient already has tenant id "${tenant}".`,
-    hint: 'Each tenant id belongs to exactly one recipient; list recipients to find it.',
+    code: 'tenant_id_taken',
+    message: `Another recipient already has tenant id "${tenant}"${spelled}.`,
+    hint: 'Each tenant belongs to exactly one recipient, however its id is spelled; list recipients to find it.',
     status: 409,
+    details: [{ field: 'tenantId', message: 'belongs to another recipient' }],
   });
 }
 
@@ -81,13 +103,14 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
   return e.code === '23505' && e.constraint === constraint;
 }
 
-export async function createRecipient(db: Queryable, input: unknown): Promise<RecipientView> {
+export async function createRecipient(db: Queryable, input: unknown, tenants: TenantRules): Promise<RecipientView> {
   const data = parseInput(RecipientCreateInput, input, 'recipient');
+  const tenant = await canonical(tenants, data.tenantId, 'recipient');
   const id = newId('rcp');
   try {
-    await db.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [id, data.name, data.tenantId]);
+    await db.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [id, data.name, tenant]);
   } catch (err) {
-    if (isUniqueViolation(err, 'recipients_tenant_id_key')) throw tenantTaken(data.tenantId);
+    if (isUniqueViolation(err, 'recipients_tenant_id_key')) throw tenantTaken(tenant, data.tenantId);
     throw err;
   }
   return getRecipient(db, id);
@@ -106,8 +129,9 @@ export async function getRecipient(db: Queryable, id: string): Promise<Recipient
   return view(row);
 }
 
-export async function updateRecipient(pool: Pool, id: string, input: unknown): Promise<RecipientView> {
-  const patch = parseInput(RecipientUpdateInput, input, 'recipient update');
+export async function updateRecipient(pool: Pool, id: string, input: unknown, tenants: TenantRules): Promise<RecipientView> {
+  const parsed = parseInput(RecipientUpdateInput, input, 'recipient update');
+  const patch = parsed.tenantId === undefined ? parsed : { ...parsed, tenantId: await canonical(tenants, parsed.tenantId, 'recipient update') };
   return withTransaction(pool, async (tx) => {
     // FOR UPDATE: a destination created concurrently takes the same row lock (createDestination),
     // so "no destinations yet" stays true until this transaction commits.
@@ -135,7 +159,7 @@ export async function updateRecipient(pool: Pool, id: string, input: unknown): P
         [id, patch.name ?? null, patch.tenantId ?? null],
       );
     } catch (err) {
-      if (isUniqueViolation(err, 'recipients_tenant_id_key')) throw tenantTaken(patch.tenantId ?? '');
+      if (isUniqueViolation(err, 'recipients_tenant_id_key')) throw tenantTaken(patch.tenantId ?? '', parsed.tenantId ?? '');
       throw err;
     }
     return getRecipient(tx, id);

@@ -217,7 +217,7 @@ export async function createSetupLink(
   if (data.prefill?.bucket !== undefined) add('prefill.bucket', checkBucketName(data.prefill.bucket));
   if (data.prefill?.region !== undefined) add('prefill.region', checkRegion(data.prefill.region, custom));
   if (data.prefill?.prefix !== undefined) add('prefill.prefix', checkPrefix(data.prefill.prefix));
-  if (data.store?.endpoint !== undefined) add('store.endpoint', await checkEndpoint(data.store.endpoint, endpointPolicy(deps.config), deps.lookup));
+  if (data.store?.endpoint !== undefined) add('store.endpoint', await checkEndpoint(data.store.endpoint, endpointPolicy(deps.config), deps.resolver));
   if (data.returnUrl !== undefined) add('returnUrl', checkReturnUrl(data.returnUrl));
   const allowed = allowedOf(data.allowed ?? {});
   if (data.prefill?.format && !allowed.formats.includes(data.prefill.format)) add('prefill.format', 'must be one of allowed.formats');

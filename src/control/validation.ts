@@ -36,7 +36,7 @@ function messageFor(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       // zod does not keep the input; "received undefined" is how it reports a missing field.
       if (/received undefined$/.test(issue.message)) return 'is required';
-      return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
+      return `must be ${(Object.hasOwn(TYPE_WORDS, issue.expected) ? TYPE_WORDS[issue.expected] : undefined) ?? issue.expected}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => (v === null ? 'null' : String(v))).join(', ')}`;
     case 'invalid_union':
@@ -53,7 +53,9 @@ export function problemsFromZod(issues: readonly z.core.$ZodIssue[]): FieldProbl
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const field = fieldName([...issue.path, key]);
-        if (!out.has(field)) out.set(field, SERVER_OWNED[key] ?? 'is not a known field; check the spelling');
+        // Own keys only: a field named `valueOf` or `constructor` must not find Object.prototype's.
+        const owned = Object.hasOwn(SERVER_OWNED, key) ? SERVER_OWNED[key] : undefined;
+        if (!out.has(field)) out.set(field, owned ?? 'is not a known field; check the spelling');
       }
       continue;
     }
@@ -69,3 +71,12 @@ export function parseInput<S extends z.ZodType>(schema: S, data: unknown, what =
   if (!result.success) throw validationError(problemsFromZod(result.error.issues), what);
   return result.data;
 }
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** A rule for names and ids: no control characters (a NUL cannot even be stored). */
+export function withoutControlCharacters(value: string): boolean {
+  return !CONTROL.test(value);
+}
+export const CONTROL_MESSAGE = 'must not contain control characters';

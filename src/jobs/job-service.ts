@@ -6,6 +6,7 @@ import { createIdentitySource } from '../identity/index.js';
 import type { IdentitySource } from '../core/identity.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { openModels, sourceUrlOf, type OpenedModels } from '../models/index.js';
+import { checkStoredTenantValues, tenantColumns } from '../models/tenant.js';
 import type { Runtime } from '../runtime.js';
 import { pipelineTransferRunner, s3ConnectionTester, type PipelineDeps } from './pipeline-jobs.js';
 import { loadJobSettings, type JobSettings } from './settings.js';
@@ -40,6 +41,8 @@ export async function startJobService(rt: Runtime, opts: JobServiceOptions = {})
   const sourceUrl = opts.sourceUrl ?? sourceUrlOf(config, rt.databaseUrl);
   const models = await openModels(opts.modelsFile ?? config.SLUICE_CONFIG, sourceUrl);
   try {
+    // A model whose tenant column type cannot carry every recipient's stored value is refused here.
+    await checkStoredTenantValues(pool, models.source.pool, tenantColumns(models.config.models), `models file ${models.config.file}`);
     const identity = opts.identity ?? (await createIdentitySource(config, { pool, secrets, log }));
     const deps: PipelineDeps = {
       pool,

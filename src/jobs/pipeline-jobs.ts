@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config.js';
 import { testSavedDestination } from '../control/destination-tests.js';
+import { endpointPolicy } from '../control/destinations.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import { createObjectWriter } from '../destinations/s3/object-writer.js';
@@ -34,12 +35,14 @@ export interface PipelineDeps {
 export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
   const source = timedSource(postgresTransferSource(deps.source, deps.models), deps.metrics);
   // The runner binds the transfer and destination ids to its log itself.
-  const base = transferDeps({ pool: deps.pool, secrets: deps.secrets, log: deps.log, identity: deps.identity, source });
+  const network = { policy: endpointPolicy(deps.config) };
+  const base = transferDeps({ pool: deps.pool, secrets: deps.secrets, log: deps.log, identity: deps.identity, source, network });
   return async (job, ctx) => {
     const result = await runTransfer(
       {
         ...base,
-        objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log }),
+        // The network rules of this worker's configuration, checked on every connection it opens.
+        objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log, network }),
         ...deps.transfer,
       },
       {

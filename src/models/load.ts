@@ -15,6 +15,7 @@ import { isOrderableCursor, isTimeCursor, isTimestamptzType } from '../sources/p
 /** Lookback of a time cursor when the model sets none. */
 export const DEFAULT_TIME_LOOKBACK_SECONDS = 300;
 import { ModelsFileSchema, type ModelEntry } from './schema.js';
+import { tenantTypeProblem, type TenantColumn } from './tenant.js';
 
 export interface LoadedModel {
   definition: ModelDefinition;
@@ -22,6 +23,8 @@ export interface LoadedModel {
   sourceColumns: ColumnInfo[];
   /** The exported columns, in file order (without Sluice's `_sluice_*` columns). */
   columns: ColumnInfo[];
+  /** The tenant column's type: the recipient's tenant value is parsed in it (models/tenant.ts). */
+  tenantColumn: Omit<TenantColumn, 'model'>;
 }
 
 export interface ModelsConfig {
@@ -124,7 +127,9 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
         `make it NOT NULL (ALTER TABLE … ALTER COLUMN "${m.cursor}" SET NOT NULL), or use a SQL model with COALESCE("${m.cursor}", <a fixed value>)`,
     });
   }
-  need('tenant', m.tenant);
+  const tenant = need('tenant', m.tenant);
+  const tenantProblem = tenant ? tenantTypeProblem({ column: m.tenant, pgType: tenant.pgType, typname: tenant.isArray ? `${tenant.typname}[]` : tenant.typname }) : null;
+  if (tenantProblem) problems.push({ field: `${at}.tenant`, message: tenantProblem });
   if (m.soft_delete !== undefined) need('soft_delete', m.soft_delete);
   if (m.deletes === 'track') {
     // The trigger goes on a table; the tombstone's cursor is the deleting transaction's clock.
@@ -182,7 +187,8 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
   const strip = ({ typname: _t, ...c }: CatalogColumn): ColumnInfo => c;
   const sourceColumns = rel.columns.map(strip);
   const columns = m.columns ? m.columns.map((n) => strip(byName.get(n)!)) : sourceColumns;
-  return { definition, sourceColumns, columns };
+  const t = byName.get(m.tenant)!;
+  return { definition, sourceColumns, columns, tenantColumn: { column: m.tenant, pgType: t.pgType, typname: t.typname, typeOid: t.typeOid } };
 }
 
 /**

@@ -19,6 +19,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
 import { provisionDestination, type ProvisionedDestination } from './destination.js';
+import { localNetwork } from '../support/s3.js';
 
 let rgw: TestRgw;
 let issuer: ServedIssuer;
@@ -31,7 +32,7 @@ after(async () => {
   await Promise.all([rgw?.close(), issuer?.close()]);
 });
 
-const deps = () => ({ identity: issuer.identity, log: silentLogger });
+const deps = () => ({ identity: issuer.identity, log: silentLogger, network: localNetwork });
 
 /** A body of unknown length, in uneven chunks, as a transfer produces it. */
 function chunked(data: Buffer, chunk = 300_000): Readable {
@@ -105,7 +106,7 @@ describe('object writer with the seed policy, through the role', () => {
     const writer = createObjectWriter(dest.config, deps());
     await writer.write('private/data.bin', chunked(Buffer.from('secret rows')));
     writer.close();
-    const client: S3Client = createS3Client(dest.config, { credentials: createCredentialProvider(dest.config, deps()) });
+    const client: S3Client = createS3Client(dest.config, { credentials: createCredentialProvider(dest.config, deps()), network: localNetwork });
     try {
       const denied = (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 403;
       await assert.rejects(client.send(new GetObjectCommand({ Bucket: dest.bucket, Key: 'private/data.bin' })), denied);

@@ -19,6 +19,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
+import { catalogFromConfig } from '../../src/models/catalog.js';
+import { defaultTestModels } from '../support/api.js';
 
 let rgw: TestRgw;
 let issuer: ServedIssuer;
@@ -37,9 +39,12 @@ before(async () => {
     // The tests' operator allows its loopback RGW explicitly.
     SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
     SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
+    // Tenant ids are checked against these models' tenant columns.
+    SLUICE_CONFIG: await defaultTestModels(issuer.db),
+    SLUICE_SOURCE_URL: issuer.db.url,
   });
   const deps = { pool: issuer.db.pool, secrets: issuer.secrets, log: silentLogger, config, identity: issuer.identity };
-  app = await buildServer({ ...deps, metrics: createMetrics({ defaultMetrics: false }) });
+  app = await buildServer({ ...deps, metrics: createMetrics({ defaultMetrics: false }), models: catalogFromConfig(config, issuer.db.url) });
   worker = await startWorker({
     pool: issuer.db.pool,
     databaseUrl: issuer.db.url,

@@ -20,6 +20,7 @@ import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { provisionStoredDestination, type ProvisionedDestination } from './destination.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
+import { localNetwork } from '../support/s3.js';
 
 let rgw: TestRgw;
 let issuer: ServedIssuer;
@@ -50,7 +51,7 @@ before(async () => {
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
     loadDestination: destinationLoader(control, secrets),
-    objectWriter: (config) => createObjectWriter(config, { identity: issuer.identity, log: silentLogger }),
+    objectWriter: (config) => createObjectWriter(config, { identity: issuer.identity, log: silentLogger, network: localNetwork }),
   };
 });
 after(async () => {

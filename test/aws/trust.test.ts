@@ -30,6 +30,7 @@ import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { localNetwork } from '../support/s3.js';
 import { seedPermissionsPolicy, useRgw, type PolicyDocument, type TestRgw } from '../support/rgw.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
 
@@ -74,7 +75,7 @@ before(async () => {
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
     loadDestination: destinationLoader(issuer.db.pool, issuer.secrets),
-    objectWriter: (c) => createObjectWriter(c, { identity, log: silentLogger }),
+    objectWriter: (c) => createObjectWriter(c, { identity, log: silentLogger, network: localNetwork }),
   };
 });
 after(async () => {
@@ -116,7 +117,8 @@ async function recipientOf(tenant: string): Promise<string> {
  * one of the registered audiences (Sluice generates audiences; RGW needs them registered up front).
  */
 async function saveDestination(tenant: string, bucket: string, roleArn: string): Promise<string> {
-  const view = await createDestination(issuer.db.pool, issuer.secrets, { config }, {
+  // The destination names no models, so the models file is never consulted.
+  const view = await createDestination(issuer.db.pool, issuer.secrets, { config, models: { load: () => Promise.reject(new Error('not consulted')) } }, {
     recipientId: await recipientOf(tenant),
     bucket,
     region: rgw.region,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isAudience } from '../../src/core/audience.js';
 import { buildServer } from '../../src/api/server.js';
+import { catalogFromConfig } from '../../src/models/catalog.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/core/log.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
@@ -292,7 +293,8 @@ describe('destinations', () => {
 
   it('refuses http endpoints and loopback by default', async () => {
     // Same database, a server with the default (strict) endpoint policy.
-    const strict = { ...api, app: await buildServer({ pool: api.db.pool, secrets: api.secrets, log: silentLogger, config: loadConfig({ DATABASE_URL: api.db.url }), identity: testIdentity() }) };
+    const models = catalogFromConfig(api.config, api.db.url);
+    const strict = { ...api, app: await buildServer({ pool: api.db.pool, secrets: api.secrets, log: silentLogger, config: loadConfig({ DATABASE_URL: api.db.url }), identity: testIdentity(), models }) };
     try {
       const r = (await strict.app.inject({ method: 'POST', url: '/v1/recipients', headers: strict.auth, payload: { name: 'a', tenantId: 'a' } })).json();
       const base = { recipientId: r.id, bucket: 'acme-ep', region: 'us-east-1', auth: { roleArn: ROLE } };
@@ -302,6 +304,7 @@ describe('destinations', () => {
       assert.match(loop.json().error.details[0].message, /loopback address 127\.0\.0\.1/);
     } finally {
       await strict.app.close();
+      await models.close();
     }
   });
 

@@ -133,7 +133,7 @@ describe('recipients', () => {
     assert.equal((await api.app.inject({ method: 'POST', url: '/v1/recipients', headers: api.auth, payload })).statusCode, 201);
     const again = await api.app.inject({ method: 'POST', url: '/v1/recipients', headers: api.auth, payload: { ...payload, name: 'Two' } });
     assert.equal(again.statusCode, 409);
-    assert.equal(again.json().error.code, 'conflict');
+    assert.equal(again.json().error.code, 'tenant_id_taken');
   });
 
   it('answers not_found for an unknown id', async () => {

@@ -40,6 +40,8 @@ function sluice(args: string[], stdin?: string): Promise<Run> {
       ...process.env,
       DATABASE_URL: db.url,
       SLUICE_DATA_DIR: dataDir,
+      // Recipients and destinations are checked against the same models as the worker's.
+      SLUICE_CONFIG: path.join(dataDir, 'sluice.yaml'),
       SLUICE_SECRET_KEY: SECRET_KEY,
       SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
       SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
@@ -98,6 +100,16 @@ describe('sluice CLI', () => {
     const revoked = await sluice(['apikeys', 'revoke', rows[0].id, '--json']);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.ok(JSON.parse(revoked.stdout).revokedAt);
+    assert.equal(JSON.parse(revoked.stdout).scope, 'operator');
+  });
+
+  it('apikeys: --scope read-only, and a recipient key needs --recipient', async () => {
+    const ro = await sluice(['apikeys', 'create', '--name', 'dashboards', '--scope', 'read-only', '--json']);
+    assert.equal(ro.code, 0, ro.stderr);
+    assert.equal(JSON.parse(ro.stdout).scope, 'read_only');
+    const missing = await sluice(['apikeys', 'create', '--name', 'acme', '--scope', 'recipient']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Invalid API key\. --recipient: is required for a recipient key/);
   });
 
   it('recipients: create, bad input with exit code 2, list as JSON', async () => {

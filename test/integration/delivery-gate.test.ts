@@ -30,7 +30,7 @@ import type { ModelDefinition } from '../../src/core/types.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
-import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
+import { localNetwork, s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
 import { until } from '../support/wait.js';
 
 const BUCKET = 'gate-bucket';
@@ -67,7 +67,7 @@ before(async () => {
     log: silentLogger,
     source: postgresTransferSource(source, [orders]),
     loadDestination: destinationLoader(api.db.pool, api.secrets),
-    objectWriter: (config) => createObjectWriter(config, { identity: testIdentity(), log: silentLogger }),
+    objectWriter: (config) => createObjectWriter(config, { identity: testIdentity(), log: silentLogger, network: localNetwork }),
   };
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-gate-'));
   await fs.writeFile(

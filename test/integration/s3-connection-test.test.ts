@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from '../../src/core/log.js';
 import { probeAudience } from '../../src/core/audience.js';
 import { classifyFailure } from '../../src/jobs/failures.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, stsAssumeRoleSuccess, stsError, type FaultProxy } from '../support/fault-proxy.js';
-import { startS3, type TestS3 } from '../support/s3.js';
+import { localNetwork, startS3, type TestS3 } from '../support/s3.js';
 
 const BUCKET = 'ct-bucket';
 const AUDIENCE = 'sluice-destinationaudience234567';
@@ -342,7 +342,7 @@ describe('connection test', () => {
     const config = roleConfig(proxy.url);
     assert.equal((await run(config)).passed, true);
     assert.equal((await run(accessKeyConfig(proxy.url))).passed, true);
-    const writer = createObjectWriter(config, { identity: testIdentity(), log: silentLogger, options: { partSize: 64 * 1024, queueSize: 2 } });
+    const writer = createObjectWriter(config, { identity: testIdentity(), log: silentLogger, network: localNetwork, options: { partSize: 64 * 1024, queueSize: 2 } });
     await writer.write('acme/exports/orders/dt=2026-11-28/part-00000.csv', Readable.from([Buffer.alloc(100, 1)]));
     await writer.write('acme/exports/orders/dt=2026-11-28/part-00001.csv', Readable.from([Buffer.alloc(200 * 1024, 2)]));
     proxy.rule({ method: 'PUT', path: /partNumber=2&/, action: s3Error(403, 'AccessDenied', 'Access Denied') });
@@ -380,7 +380,7 @@ describe('role credentials', () => {
     proxy.rule({ method: 'POST', body: /AssumeRoleWithWebIdentity/, action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE, expiresInMs: 3_600_000 }) });
     const identity = testIdentity();
     let now = Date.now();
-    const provider = createCredentialProvider(roleConfig(proxy.url), { identity, log: silentLogger, now: () => now });
+    const provider = createCredentialProvider(roleConfig(proxy.url), { identity, log: silentLogger, network: localNetwork, now: () => now });
     const [a, b] = await Promise.all([provider(), provider()]);
     assert.equal(a.accessKeyId, 'ASIAFAULTPROXY0001');
     assert.equal(b, a);
@@ -401,14 +401,14 @@ describe('role credentials', () => {
     const identity = testIdentity();
     const config = roleConfig(proxy.url, { id: 'dst_shared' });
     for (const n of [1, 2, 3]) {
-      const w = createObjectWriter(config, { identity, log: silentLogger });
+      const w = createObjectWriter(config, { identity, log: silentLogger, network: localNetwork });
       // Several objects of one transfer share its session.
       await w.write(`acme/exports/shared-${n}a.txt`, Readable.from([Buffer.from('x')]));
       await w.write(`acme/exports/shared-${n}b.txt`, Readable.from([Buffer.from('x')]));
       w.close();
     }
     assert.equal(identity.minted.length, 3, 'one role session per transfer: a trust-policy change is seen by the next one');
-    const other = createObjectWriter(roleConfig(proxy.url, { id: 'dst_other' }), { identity, log: silentLogger });
+    const other = createObjectWriter(roleConfig(proxy.url, { id: 'dst_other' }), { identity, log: silentLogger, network: localNetwork });
     await other.write('acme/exports/shared-4.txt', Readable.from([Buffer.from('x')]));
     other.close();
     assert.equal(identity.minted.length, 4, 'another destination never reuses a session');
@@ -421,7 +421,7 @@ describe('role credentials', () => {
     // Two answers: the STS client itself makes two attempts.
     proxy.rule({ method: 'POST', times: 2, action: stsError(400, 'IDPCommunicationError', 'timeout') });
     proxy.rule({ method: 'POST', action: stsAssumeRoleSuccess({ roleArn: ROLE, subject: 'sluice', audience: AUDIENCE }) });
-    const provider = createCredentialProvider(roleConfig(proxy.url), { identity: testIdentity(), log: silentLogger });
+    const provider = createCredentialProvider(roleConfig(proxy.url), { identity: testIdentity(), log: silentLogger, network: localNetwork });
     await assert.rejects(provider(), (e: unknown) => e instanceof SluiceError && e.code === 'idp_unreachable');
     const creds = await provider();
     assert.equal(creds.accessKeyId, 'ASIAFAULTPROXY0001');

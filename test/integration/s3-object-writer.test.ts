@@ -8,7 +8,7 @@ import { SluiceError } from '../../src/core/errors.js';
 import type { IdentitySource } from '../../src/core/identity.js';
 import { createLogger, silentLogger } from '../../src/core/log.js';
 import { allowS3rverAccessKey, s3Error, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { startS3, type TestS3 } from '../support/s3.js';
+import { localNetwork, startS3, type TestS3 } from '../support/s3.js';
 
 const BUCKET = 'writer-bucket';
 const PART = 64 * 1024; // s3rver accepts small parts; AWS needs ≥ 5 MiB, which the default respects.
@@ -83,7 +83,7 @@ describe('S3 object writer', () => {
 
   const writers: S3ObjectWriter[] = [];
   function writer(over: Partial<S3DestinationConfig> = {}, options: ObjectWriterOptions = {}, log = silentLogger) {
-    const w = createObjectWriter(config(proxy.url, over), { identity: noIdentity, log, options: { partSize: PART, queueSize: 2, retry: fastRetry, ...options } });
+    const w = createObjectWriter(config(proxy.url, over), { identity: noIdentity, log, network: localNetwork, options: { partSize: PART, queueSize: 2, retry: fastRetry, ...options } });
     writers.push(w);
     return w;
   }

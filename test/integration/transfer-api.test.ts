@@ -16,12 +16,14 @@ import { loadConfig } from '../../src/config.js';
 import type { SluiceError } from '../../src/core/errors.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { silentLogger } from '../../src/core/log.js';
+import { modelCatalog, type ModelCatalog } from '../../src/models/catalog.js';
 import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
 import { testIdentity } from '../support/api.js';
 import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;
 let app: ApiApp;
+let models: ModelCatalog;
 let auth: { authorization: string };
 let ok: TransferResult;
 let partial: TransferResult;
@@ -39,6 +41,14 @@ before(async () => {
   `);
   dstA = await fx.addDestination({ tenantId: 'a', bucket: 'api-a', models: ['things'] });
   dstB = await fx.addDestination({ tenantId: 'b', bucket: 'api-b', models: ['things', 'bad'] });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-transfer-api-'));
+  const file = path.join(dir, 'sluice.yaml');
+  await fs.writeFile(
+    file,
+    'models:\n  - name: things\n    table: things\n    cursor: updated_at\n    tenant: tenant_id\n' +
+      `  - name: bad\n    sql: "${bad.source.sql}"\n    primary_key: id\n    cursor: updated_at\n    tenant: tenant_id\n`,
+  );
+  models = modelCatalog(file, fx.sourceDb.url);
   ok = await runTransfer(fx.deps([good, bad]), { destinationId: dstA });
   partial = await runTransfer(fx.deps([good, bad]), { destinationId: dstB });
   app = await buildServer({
@@ -47,12 +57,14 @@ before(async () => {
     log: silentLogger,
     config: loadConfig({ DATABASE_URL: fx.control.url, SLUICE_DATA_DIR: '.tmp/transfer-api-test' }),
     identity: testIdentity(),
+    models,
   });
   const { key } = await createApiKey(fx.control.pool, { name: 'test' });
   auth = { authorization: `Bearer ${key}` };
 });
 after(async () => {
   await app.close();
+  await models.close();
   await fx.close();
 });
 
@@ -205,4 +217,34 @@ test('sluice verify: a wrong bucket, a wrong prefix or an unreachable endpoint i
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a trigger naming an unknown model, a model the destination does not deliver, or an unparsable bound is refused at once (400, field named)', async () => {
+  const post = (dst: string, payload: Record<string, unknown>) => app.inject({ method: 'POST', url: `/v1/destinations/${dst}/transfers`, headers: auth, payload });
+  const unknown = await post(dstA, { models: ['nope'] });
+  assert.equal(unknown.statusCode, 400);
+  assert.deepEqual(unknown.json().error.details, [{ field: 'models.0', message: 'names no model of sluice.yaml; the models are bad, things' }]);
+  const notDelivered = await post(dstA, { models: ['bad'] });
+  assert.deepEqual(notDelivered.json().error.details, [{ field: 'models.0', message: 'is not delivered by this destination; it delivers things' }]);
+  const bound = await post(dstA, { kind: 'BACKFILL', from: '2026-01-01', to: 'the end of time' });
+  assert.equal(bound.statusCode, 400);
+  assert.equal(bound.json().error.details[0].field, 'to');
+  assert.match(bound.json().error.details[0].message, /cursor column "updated_at" \(timestamp with time zone\)/);
+  const { rows } = await fx.control.pool.query(`SELECT count(*)::int AS n FROM transfers WHERE destination_id = $1 AND kind = 'BACKFILL'`, [dstA]);
+  assert.equal(rows[0].n, 0);
+});
+
+test('a destination naming an unknown model is refused at create and update (400, field named)', async () => {
+  const rcp = (await fx.control.pool.query<{ recipient_id: string }>('SELECT recipient_id FROM destinations WHERE id = $1', [dstA])).rows[0]!.recipient_id;
+  const created = await app.inject({
+    method: 'POST',
+    url: '/v1/destinations',
+    headers: auth,
+    payload: { recipientId: rcp, bucket: 'models-check', region: 'us-east-1', auth: { roleArn: 'arn:aws:iam::123456789012:role/r' }, models: ['things', 'nope'] },
+  });
+  assert.equal(created.statusCode, 400);
+  assert.deepEqual(created.json().error.details, [{ field: 'models.1', message: 'names no model of sluice.yaml; the models are bad, things' }]);
+  const updated = await app.inject({ method: 'PATCH', url: `/v1/destinations/${dstA}`, headers: auth, payload: { models: ['gone'] } });
+  assert.equal(updated.statusCode, 400);
+  assert.equal(updated.json().error.details[0].field, 'models.0');
 });

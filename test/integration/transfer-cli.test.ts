@@ -34,6 +34,9 @@ before(async () => {
     SLUICE_DATA_DIR: dir,
     SLUICE_PUBLIC_URL: 'https://sluice.test.example',
     SLUICE_LOG_LEVEL: 'error',
+    // The fixture's S3 server is local plain http, which this operator allows.
+    SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
+    SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
   });
 });
 after(async () => {
@@ -77,9 +80,15 @@ test('sluice transfer delivers and prints a summary per model; exit code 0', asy
   assert.equal(result.models[0]!.rows, 25);
 });
 
-test('sluice transfer refuses an unknown model with the list of configured ones', async () => {
+test('sluice transfer refuses an unknown model and unparsable backfill bounds before running, naming the flag', async () => {
   const dst = await fx.addDestination({ tenantId: 'c', bucket: 'cli', prefix: 'other' });
-  await assert.rejects(sluice(['transfer', dst, '--models', 'nope']), /nope is not a configured model \(configured: orders\)/);
+  await assert.rejects(sluice(['transfer', dst, '--models', 'nope']), /Invalid transfer request\. --models: names no model of sluice\.yaml; the models are orders/);
+  await assert.rejects(
+    sluice(['transfer', dst, '--from', 'last tuesday', '--to', '2026-02-01']),
+    /--from: is not a value of model orders's cursor column "updated_at" \(timestamp with time zone\)/,
+  );
+  const { rows } = await fx.control.pool.query('SELECT count(*)::int AS n FROM transfers WHERE destination_id = $1', [dst]);
+  assert.equal(rows[0].n, 0, 'nothing was started');
 });
 
 test('options: kinds from flags; contradictory flags refused', () => {

@@ -19,10 +19,12 @@ import { silentLogger } from '../../src/core/log.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import { testIdentity } from '../support/api.js';
 import { deliveredRows, manifestsOf, settle, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { catalogFromConfig, type ModelCatalog } from '../../src/models/catalog.js';
 
 let fx: TransferFixture;
 let dir: string;
 let app: ApiApp;
+let models: ModelCatalog;
 let auth: { authorization: string };
 const saved = { ...process.env };
 
@@ -53,13 +55,19 @@ before(async () => {
     SLUICE_SECRET_KEY: fx.secretKey,
     SLUICE_DATA_DIR: dir,
     SLUICE_LOG_LEVEL: 'error',
+    // The fixture's S3 server is local plain http, which this operator allows.
+    SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
+    SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
   });
+  const config = loadConfig({ ...process.env });
+  models = catalogFromConfig(config);
   app = await buildServer({
     pool: fx.control.pool,
     secrets: fx.secrets,
     log: silentLogger,
-    config: loadConfig({ ...process.env }),
+    config,
     identity: testIdentity(),
+    models,
   });
   const { key } = await createApiKey(fx.control.pool, { name: 'test' });
   auth = { authorization: `Bearer ${key}` };
@@ -67,6 +75,7 @@ before(async () => {
 after(async () => {
   process.env = saved;
   await app.close();
+  await models.close();
   await fs.rm(dir, { recursive: true, force: true });
   await fx.close();
 });

@@ -3,6 +3,9 @@
  * inject), an operator key, and a logger whose every line is kept for inspection.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { buildServer, type ApiApp } from '../../src/api/server.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -14,6 +17,7 @@ import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { catalogFromConfig } from '../../src/models/catalog.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 
 /** A tiny OIDC-like identity for tests: describes itself and returns a recognisable fake token. */
@@ -53,8 +57,28 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+/**
+ * The models an API test checks requests against unless it brings its own SLUICE_CONFIG: `orders` and
+ * `customers` in schema `shop` of the test's own database, tenant column text.
+ */
+export async function defaultTestModels(db: TestDatabase): Promise<string> {
+  await db.pool.query(`
+    CREATE SCHEMA IF NOT EXISTS shop;
+    CREATE TABLE IF NOT EXISTS shop.orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL);
+    CREATE TABLE IF NOT EXISTS shop.customers (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL);
+  `);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-api-models-'));
+  const file = path.join(dir, 'sluice.yaml');
+  await fs.writeFile(
+    file,
+    ['models:', ...['orders', 'customers'].flatMap((m) => [`  - name: ${m}`, `    table: shop.${m}`, '    cursor: updated_at', '    tenant: tenant_id'])].join('\n') + '\n',
+  );
+  return file;
+}
+
 export async function startTestApi(env: Record<string, string> = {}): Promise<TestApi> {
   const db = await freshDatabase();
+  if (env.SLUICE_CONFIG === undefined) env = { SLUICE_CONFIG: await defaultTestModels(db), SLUICE_SOURCE_URL: db.url, ...env };
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -67,7 +91,8 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
   const secretKeyBytes = crypto.randomBytes(32);
   const secrets = new SecretBox(secretKeyBytes);
   const metrics = createMetrics({ defaultMetrics: false });
-  const app = await buildServer({ pool: db.pool, secrets, log, config, identity: testIdentity(), metrics });
+  const models = catalogFromConfig(config, db.url);
+  const app = await buildServer({ pool: db.pool, secrets, log, config, identity: testIdentity(), metrics, models });
   const { key } = await createApiKey(db.pool, { name: 'test' });
   const workers = new Set<Worker>();
   return {
@@ -105,6 +130,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     async close() {
       await Promise.all([...workers].map((w) => w.stop()));
       await app.close();
+      await models.close();
       await db.drop();
     },
   };

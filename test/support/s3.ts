@@ -9,7 +9,14 @@ import path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 // s3rver ships no types; its surface here is tiny.
 import S3rver from 's3rver';
+import type { NetworkGuard } from '../../src/destinations/s3/network.js';
 import { listKeys } from './s3-admin.js';
+
+/**
+ * The network rules the tests run under: the local S3 servers listen on 127.0.0.1 over http, which an
+ * operator allows explicitly (SLUICE_ALLOW_HTTP_ENDPOINTS, SLUICE_ENDPOINT_ALLOWLIST=127.0.0.1).
+ */
+export const localNetwork: NetworkGuard = { policy: { allowHttp: true, allowlist: ['127.0.0.1'] } };
 
 export interface TestS3 {
   endpoint: string;

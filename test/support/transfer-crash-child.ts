@@ -13,6 +13,7 @@ import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { runTransfer, type CommitStep } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { noIdentity } from './transfer-fixture.js';
+import { localNetwork } from './s3.js';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -34,7 +35,7 @@ await runTransfer(
     log: silentLogger,
     source: postgresTransferSource(source, models),
     loadDestination: destinationLoader(pool, secrets),
-    objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger }),
+    objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger, network: localNetwork }),
     fileLimits: { maxRowsPerFile: 25, maxBytesPerFile: 1024 * 1024 },
     step(step, at) {
       if (step === crashAt && at.model === crashModel) {

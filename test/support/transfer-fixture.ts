@@ -23,7 +23,7 @@ import type { Format, Compression, ModelDefinition } from '../../src/core/types.
 import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/verify/bucket.js';
 import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';
 import { freshDatabase, type TestDatabase } from './db.js';
-import { startS3, type TestS3 } from './s3.js';
+import { localNetwork, startS3, type TestS3 } from './s3.js';
 import { markTested } from './trust.js';
 
 // Access-key destinations never ask for a token.
@@ -72,7 +72,7 @@ export async function transferFixture(buckets: string[]): Promise<TransferFixtur
         log: silentLogger,
         source: postgresTransferSource(source, models),
         loadDestination: destinationLoader(control.pool, secrets),
-        objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger }),
+        objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger, network: localNetwork }),
         ...over,
       };
     },

@@ -15,6 +15,7 @@ import { createPool } from '../../src/control/db.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
+import { modelCatalog } from '../../src/models/catalog.js';
 import { testIdentity } from '../support/api.js';
 
 const pool = createPool('postgres://nobody@127.0.0.1:1/none');
@@ -24,6 +25,8 @@ const deps = {
   log: silentLogger,
   config: loadConfig({ SLUICE_DATA_DIR: '.tmp/api-unit' }),
   identity: testIdentity(),
+  // Never opened: these tests touch no database.
+  models: modelCatalog('.tmp/api-unit/absent.yaml', 'postgres://nobody@127.0.0.1:1/none'),
 };
 let app: ApiApp;
 

@@ -64,7 +64,7 @@ describe('destination rules', () => {
     const rgw = await checkDestinationRules(
       { ...base, region: 'default', endpoint: 'https://rgw.example.net', auth: { roleArn: arn } },
       policy,
-      async () => ['203.0.113.7'],
+      async () => [{ address: '52.216.1.1', family: 4 }],
     );
     assert.deepEqual(rgw.problems, []);
     assert.deepEqual(rgw.auth, { kind: 'role', roleArn: arn });
@@ -74,7 +74,7 @@ describe('destination rules', () => {
     const r = await checkDestinationRules(
       { ...base, endpoint: 'https://sneaky.example.net', auth: { roleArn: 'arn:aws:iam::123456789012:role/r' } },
       policy,
-      async () => ['10.1.2.3'],
+      async () => [{ address: '10.1.2.3', family: 4 }],
     );
     assert.equal(r.problems[0]?.field, 'endpoint');
     assert.match(r.problems[0]?.message ?? '', /resolves to a private address 10\.1\.2\.3/);

@@ -8,9 +8,9 @@ import {
   checkPrefix,
   checkRegion,
   checkRoleArn,
-  internalAddressKind,
   parseRoleArn,
 } from '../../src/destinations/s3/rules.js';
+import { decideAddress } from '../../src/destinations/s3/network.js';
 
 describe('bucket names', () => {
   it('accepts names that follow the AWS rules', () => {
@@ -88,7 +88,7 @@ describe('endpoints', () => {
     assert.match(checkEndpointUrl('https://s3.example.com/bucket', strict)!, /path/);
   });
   it('refuses internal addresses unless allow-listed', async () => {
-    const resolveTo = (ip: string) => async () => [ip];
+    const resolveTo = (ip: string) => async () => [{ address: ip, family: (ip.includes(':') ? 6 : 4) as 4 | 6 }];
     assert.match((await checkEndpointAddress('https://s3.internal', strict, resolveTo('10.1.2.3')))!, /private/);
     assert.match((await checkEndpointAddress('https://meta', strict, resolveTo('169.254.169.254')))!, /metadata/);
     assert.match((await checkEndpointAddress('http://127.0.0.1:9000', strict))!, /loopback/);
@@ -97,7 +97,8 @@ describe('endpoints', () => {
     assert.equal(await checkEndpointAddress('https://s3.example.com', strict, resolveTo('52.216.1.1')), null);
   });
   it('classifies addresses', () => {
-    assert.equal(internalAddressKind('8.8.8.8'), null);
-    assert.match(internalAddressKind('fd12::1')!, /unique-local/);
+    assert.deepEqual(decideAddress('8.8.8.8', strict), { allowed: true });
+    const refused = decideAddress('fd12::1', strict);
+    assert.ok(!refused.allowed && /unique-local/.test(refused.message));
   });
 });

@@ -15,6 +15,7 @@ import {
 } from '../../jobs/connection-tests.js';
 import { loadJobSettings } from '../../jobs/settings.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 import { Destination } from './destinations.js';
 
@@ -92,6 +93,7 @@ export const connectionTestRoutes: RoutePlugin = {
     app.post(
       '/v1/destinations/:id/test',
       {
+        config: { access: access.destination(true) },
         schema: {
           tags,
           security: bearer,
@@ -126,6 +128,7 @@ export const connectionTestRoutes: RoutePlugin = {
     app.get(
       '/v1/destinations/:id/tests/:testId',
       {
+        config: { access: access.destination(false) },
         schema: {
           tags,
           security: bearer,
@@ -139,6 +142,7 @@ export const connectionTestRoutes: RoutePlugin = {
     app.get(
       '/v1/destinations/:id/tests',
       {
+        config: { access: access.destination(false) },
         schema: {
           tags,
           security: bearer,
@@ -155,6 +159,7 @@ export const connectionTestRoutes: RoutePlugin = {
     app.post(
       '/v1/destinations/test',
       {
+        config: { access: access.bodyRecipient(true) },
         schema: {
           tags,
           security: bearer,

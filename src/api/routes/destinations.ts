@@ -13,6 +13,7 @@ import {
   updateDestination,
 } from '../../control/destinations.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 export const Destination = z
@@ -57,11 +58,12 @@ const tags = ['destinations'];
 
 export const destinationRoutes: RoutePlugin = {
   name: 'destinations',
-  register(app, { pool, secrets, config }) {
-    const deps = { config };
+  register(app, { pool, secrets, config, models }) {
+    const deps = { config, models };
     app.post(
       '/v1/destinations',
       {
+        config: { access: access.bodyRecipient(true) },
         schema: {
           tags,
           security: bearer,
@@ -75,6 +77,7 @@ export const destinationRoutes: RoutePlugin = {
     app.get(
       '/v1/destinations',
       {
+        config: { access: access.list('recipientId') },
         schema: {
           tags,
           security: bearer,
@@ -87,12 +90,14 @@ export const destinationRoutes: RoutePlugin = {
     );
     app.get(
       '/v1/destinations/:id',
-      { schema: { tags, security: bearer, summary: 'Show a destination', params: IdParams, response: { 200: Destination, ...errorResponses } } },
+      { config: { access: access.destination(false) },
+        schema: { tags, security: bearer, summary: 'Show a destination', params: IdParams, response: { 200: Destination, ...errorResponses } } },
       async (req) => getDestination(pool, req.params.id),
     );
     app.patch(
       '/v1/destinations/:id',
       {
+        config: { access: access.destination(true) },
         schema: {
           tags,
           security: bearer,
@@ -107,6 +112,7 @@ export const destinationRoutes: RoutePlugin = {
     app.post(
       '/v1/destinations/:id/disable',
       {
+        config: { access: access.destination(true) },
         schema: { tags, security: bearer, summary: 'Disable a destination', params: IdParams, response: { 200: Destination, ...errorResponses } },
       },
       async (req) => disableDestination(pool, req.params.id),

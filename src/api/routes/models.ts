@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { applyDeleteTracking, planDeleteTracking, type DeleteTrackingPlan } from '../../models/deletes.js';
 import { openModels, sourceUrlOf } from '../../models/index.js';
 import { bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 const tags = ['models'];
@@ -39,6 +40,7 @@ export const modelRoutes: RoutePlugin = {
     app.get(
       '/v1/models/:name/delete-tracking',
       {
+        config: { access: access.operator(false) },
         schema: {
           tags,
           security: bearer,
@@ -52,6 +54,7 @@ export const modelRoutes: RoutePlugin = {
     app.post(
       '/v1/models/:name/delete-tracking',
       {
+        config: { access: access.operator(true) },
         schema: {
           tags,
           security: bearer,

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { BucketPoliciesInput, policiesForBucket, policiesForDestination } from '../../control/destination-policies.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 const PolicyDocument = z.object({
@@ -37,6 +38,7 @@ export const policyRoutes: RoutePlugin = {
     app.get(
       '/v1/destinations/:id/policies',
       {
+        config: { access: access.destination(false) },
         schema: {
           tags,
           security: bearer,
@@ -50,6 +52,7 @@ export const policyRoutes: RoutePlugin = {
     app.post(
       '/v1/policies',
       {
+        config: { access: access.none(false) },
         schema: {
           tags,
           security: bearer,

@@ -10,6 +10,7 @@ import {
   updateRecipient,
 } from '../../control/recipients.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 export const Recipient = z
@@ -29,10 +30,11 @@ const tags = ['recipients'];
 
 export const recipientRoutes: RoutePlugin = {
   name: 'recipients',
-  register(app, { pool }) {
+  register(app, { pool, models }) {
     app.post(
       '/v1/recipients',
       {
+        config: { access: access.operator(true) },
         schema: {
           tags,
           security: bearer,
@@ -41,11 +43,12 @@ export const recipientRoutes: RoutePlugin = {
           response: { 201: Recipient, ...errorResponses },
         },
       },
-      async (req, reply) => reply.code(201).send(await createRecipient(pool, req.body)),
+      async (req, reply) => reply.code(201).send(await createRecipient(pool, req.body, models)),
     );
     app.get(
       '/v1/recipients',
       {
+        config: { access: access.operator(false) },
         schema: {
           tags,
           security: bearer,
@@ -57,12 +60,14 @@ export const recipientRoutes: RoutePlugin = {
     );
     app.get(
       '/v1/recipients/:id',
-      { schema: { tags, security: bearer, summary: 'Show a recipient', params: IdParams, response: { 200: Recipient, ...errorResponses } } },
+      { config: { access: access.recipient(false) },
+        schema: { tags, security: bearer, summary: 'Show a recipient', params: IdParams, response: { 200: Recipient, ...errorResponses } } },
       async (req) => getRecipient(pool, req.params.id),
     );
     app.patch(
       '/v1/recipients/:id',
       {
+        config: { access: access.operator(true) },
         schema: {
           tags,
           security: bearer,
@@ -72,11 +77,12 @@ export const recipientRoutes: RoutePlugin = {
           response: { 200: Recipient, ...errorResponses },
         },
       },
-      async (req) => updateRecipient(pool, req.params.id, req.body),
+      async (req) => updateRecipient(pool, req.params.id, req.body, models),
     );
     app.post(
       '/v1/recipients/:id/disable',
       {
+        config: { access: access.operator(true) },
         schema: {
           tags,
           security: bearer,

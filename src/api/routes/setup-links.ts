@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AUTH_METHODS, DESTINATION_TYPES, SetupLinkCreateInput, createSetupLink, listSetupLinks, revokeSetupLink } from '../../control/setup-links.js';
 import { FORMATS } from '../../control/destinations.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 export const SetupLink = z
@@ -51,6 +52,7 @@ export const setupLinkRoutes: RoutePlugin = {
     app.post(
       '/v1/recipients/:id/setup-links',
       {
+        config: { access: access.recipient(true) },
         schema: {
           tags,
           security: bearer,
@@ -68,6 +70,7 @@ export const setupLinkRoutes: RoutePlugin = {
     app.get(
       '/v1/recipients/:id/setup-links',
       {
+        config: { access: access.recipient(false) },
         schema: {
           tags,
           security: bearer,
@@ -81,6 +84,7 @@ export const setupLinkRoutes: RoutePlugin = {
     app.delete(
       '/v1/recipients/:id/setup-links/:linkId',
       {
+        config: { access: access.recipient(true) },
         schema: {
           tags,
           security: bearer,

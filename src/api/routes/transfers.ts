@@ -11,6 +11,7 @@ import { notFound } from '../../core/errors.js';
 import { publicSigningKeys } from '../../control/signing-keys.js';
 import { getTransferRow, listTransferRows, modelRows, modelRowsOf, modelView, transferView } from '../../transfer/store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 const tags = ['transfers'];
@@ -95,6 +96,7 @@ export const transferRoutes: RoutePlugin = {
     app.get(
       '/v1/transfers',
       {
+        config: { access: access.list('recipient') },
         schema: {
           tags,
           security: bearer,
@@ -120,6 +122,7 @@ export const transferRoutes: RoutePlugin = {
     app.get(
       '/v1/transfers/:id',
       {
+        config: { access: access.transfer(false) },
         schema: {
           tags,
           security: bearer,
@@ -137,6 +140,7 @@ export const transferRoutes: RoutePlugin = {
     app.get(
       '/v1/manifest-keys',
       {
+        config: { access: access.none(false) },
         schema: {
           tags,
           security: bearer,

@@ -4,9 +4,11 @@
  * showing transfers are in transfers.ts.
  */
 import { z } from 'zod';
-import { SluiceError } from '../../core/errors.js';
+import { SluiceError, validationError } from '../../core/errors.js';
+import { transferRequestProblems } from '../../models/catalog.js';
 import { cancelTransfer, enqueueTransfer, prepareQueue } from '../../jobs/queue.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
+import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
 
 const modelName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a model name: lowercase letters, digits and underscores');
@@ -50,13 +52,14 @@ const tags = ['transfers'];
 
 export const triggerRoutes: RoutePlugin = {
   name: 'transfers-trigger',
-  register(app, { pool, log }) {
+  register(app, { pool, log, models }) {
     // The queue's schema is created on first use (once per process), not at registration: building the
     // server touches no database.
     const ready = (): Promise<void> => prepareQueue(pool, log);
     app.post(
       '/v1/destinations/:id/transfers',
       {
+        config: { access: access.destination(true) },
         schema: {
           tags,
           security: bearer,
@@ -70,6 +73,12 @@ export const triggerRoutes: RoutePlugin = {
       async (req, reply) => {
         await ready();
         const body = req.body ?? { kind: 'INCREMENTAL' as const };
+        // Unknown models and unparsable backfill bounds are refused now, not when the transfer runs.
+        const dst = await pool.query<{ models: string[] | null }>('SELECT models FROM destinations WHERE id = $1', [req.params.id]);
+        if (dst.rows[0]) {
+          const problems = await transferRequestProblems(models, dst.rows[0].models, body);
+          if (problems.length > 0) throw validationError(problems, 'transfer request');
+        }
         const queued = await enqueueTransfer(pool, {
           destinationId: req.params.id,
           kind: body.kind,
@@ -84,6 +93,7 @@ export const triggerRoutes: RoutePlugin = {
     app.post(
       '/v1/transfers/:id/cancel',
       {
+        config: { access: access.transfer(true) },
         schema: {
           tags,
           security: bearer,

@@ -539,14 +539,14 @@ export const setupPageRoutes: RoutePlugin = {
           const created = await createDestination(
             pool,
             secrets,
-            { config: deps.config },
+            { config: deps.config, models: deps.models },
             { recipientId: link.recipientId, name: `${b.bucket}${b.prefix ? `/${b.prefix}` : ''}`, ...config, auth },
             link.audience ? { audience: link.audience } : {},
           );
           await bindSetupLinkDestination(pool, link.id, created.id);
           destinationId = created.id;
         } else {
-          await updateDestination(pool, secrets, { config: deps.config }, existing.id, { ...config, ...(auth ? { auth } : {}) });
+          await updateDestination(pool, secrets, { config: deps.config, models: deps.models }, existing.id, { ...config, ...(auth ? { auth } : {}) });
         }
         const { run } = await requestConnectionTest(pool, destinationId as string);
         return reply.code(202).send({ destinationId: destinationId as string, test: run, firstTransferId: link.firstTransferId || null });
@@ -667,7 +667,7 @@ export const setupPageRoutes: RoutePlugin = {
         const f = req.body.frequencyMinutes;
         if (f !== undefined && f !== null && !link.allowed.frequencies.includes(f)) problems.push({ field: 'frequencyMinutes', message: `must be one of ${link.allowed.frequencies.join(', ')}` });
         if (problems.length > 0) throw validationError(problems, 'settings');
-        const d = await updateDestination(pool, secrets, { config: deps.config }, link.destinationId, {
+        const d = await updateDestination(pool, secrets, { config: deps.config, models: deps.models }, link.destinationId, {
           ...(req.body.format !== undefined ? { format: req.body.format } : {}),
           ...(f !== undefined ? { frequencyMinutes: f } : {}),
         });

@@ -15,7 +15,7 @@ import {
 } from '../../control/destinations.js';
 import type { ConnectionTestResult } from '../../destinations/s3/types.js';
 import { SluiceError, validationError } from '../../core/errors.js';
-import { given, printJson, printRecord, printTable, withRuntime } from '../output.js';
+import { given, printJson, printRecord, printTable, withCatalog, withRuntime } from '../output.js';
 
 /** API field → CLI flag, for error messages. */
 const FLAGS: Record<string, string> = {
@@ -40,14 +40,15 @@ const FLAGS: Record<string, string> = {
 };
 
 /** Rewrites field names in a validation error into flag names; the messages stay the API's. */
-export function withFlagNames<T>(promise: Promise<T>, flags: Record<string, string> = FLAGS): Promise<T> {
+export function withFlagNames<T>(promise: Promise<T>, flags: Record<string, string> = FLAGS, what = 'destination'): Promise<T> {
   return promise.catch((err: unknown) => {
     if (!(err instanceof SluiceError) || !err.details) throw err;
-    const details = err.details.map((d) => ({ field: flags[d.field] ?? flags[d.field.replace(/\.\d+$/, '')] ?? d.field, message: d.message }));
+    const flag = (f: string): string | undefined => (Object.hasOwn(flags, f) ? flags[f] : undefined);
+    const details = err.details.map((d) => ({ field: flag(d.field) ?? flag(d.field.replace(/\.\d+$/, '')) ?? d.field, message: d.message }));
     const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ');
     throw new SluiceError({
       code: err.code,
-      message: err.code === 'invalid_input' ? `Invalid destination. ${summary}` : err.message,
+      message: err.code === 'invalid_input' ? `Invalid ${what}. ${summary}` : err.message,
       actor: err.actor,
       status: err.status,
       details,
@@ -166,7 +167,7 @@ export function registerDestinations(program: Command): void {
     .requiredOption('--recipient <id>', 'recipient the destination belongs to')
     .action(async (opts: DestinationFlags) => {
       const body = await bodyFrom(opts);
-      const d = await withRuntime((rt) => withFlagNames(createDestination(rt.pool, rt.secrets, { config: rt.config }, body)));
+      const d = await withCatalog((rt, models) => withFlagNames(createDestination(rt.pool, rt.secrets, { config: rt.config, models }, body)));
       show(d, opts.json);
     });
 
@@ -195,7 +196,7 @@ export function registerDestinations(program: Command): void {
   configFlags(cmd.command('update <id>').description('Change a destination; changing where or how it writes requires a new test.')).action(
     async (id: string, opts: DestinationFlags) => {
       const body = await bodyFrom(opts);
-      const d = await withRuntime((rt) => withFlagNames(updateDestination(rt.pool, rt.secrets, { config: rt.config }, id, body)));
+      const d = await withCatalog((rt, models) => withFlagNames(updateDestination(rt.pool, rt.secrets, { config: rt.config, models }, id, body)));
       show(d, opts.json);
     },
   );

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createRecipient, disableRecipient, getRecipient, listRecipients, updateRecipient } from '../../control/recipients.js';
-import { given, printJson, printRecord, printTable, withRuntime } from '../output.js';
+import { given, printJson, printRecord, printTable, withCatalog, withRuntime } from '../output.js';
 
 export function registerRecipients(program: Command): void {
   const cmd = program.command('recipients').description('The provider\'s customers: create, list, show, update, disable.');
@@ -12,7 +12,7 @@ export function registerRecipients(program: Command): void {
     .requiredOption('--tenant-id <id>', 'the value of the tenant column for this customer')
     .option('--json', 'print JSON')
     .action(async (opts: { name: string; tenantId: string; json?: boolean }) => {
-      const r = await withRuntime((rt) => createRecipient(rt.pool, { name: opts.name, tenantId: opts.tenantId }));
+      const r = await withCatalog((rt, models) => createRecipient(rt.pool, { name: opts.name, tenantId: opts.tenantId }, models));
       if (opts.json) return printJson(r);
       printRecord({ ...r });
     });
@@ -44,7 +44,7 @@ export function registerRecipients(program: Command): void {
     .option('--tenant-id <id>', 'new tenant id')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { name?: string; tenantId?: string; json?: boolean }) => {
-      const r = await withRuntime((rt) => updateRecipient(rt.pool, id, given({ name: opts.name, tenantId: opts.tenantId })));
+      const r = await withCatalog((rt, models) => updateRecipient(rt.pool, id, given({ name: opts.name, tenantId: opts.tenantId }), models));
       if (opts.json) return printJson(r);
       printRecord({ ...r });
     });

@@ -28,11 +28,13 @@ export function registerServe(program: Command): void {
       // Loaded here, not at the top: other commands need neither the HTTP server nor the identity sources.
       const { buildServer } = await import('../../api/server.js');
       const { createIdentitySource } = await import('../../identity/index.js');
+      const { catalogFromConfig } = await import('../../models/catalog.js');
       const rt = await openRuntime({ config, service: true });
       try {
         const identity = await createIdentitySource(rt.config, { pool: rt.pool, secrets: rt.secrets, log: rt.log });
+        const models = catalogFromConfig(rt.config, rt.databaseUrl);
         try {
-          const app = await buildServer({ pool: rt.pool, secrets: rt.secrets, log: rt.log, config: rt.config, identity });
+          const app = await buildServer({ pool: rt.pool, secrets: rt.secrets, log: rt.log, config: rt.config, identity, models });
           try {
             const address = await app.listen({ host: rt.config.SLUICE_HOST, port: rt.config.SLUICE_PORT });
             rt.log.info({ address }, 'API listening');
@@ -42,6 +44,7 @@ export function registerServe(program: Command): void {
             await app.close();
           }
         } finally {
+          await models.close();
           await identity.close?.();
         }
       } finally {

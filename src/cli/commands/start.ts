@@ -18,6 +18,7 @@ import type { JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
 import { createLogger } from '../../core/log.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
+import { catalogFromConfig, modelCatalog, type ModelCatalog } from '../../models/catalog.js';
 
 export function registerStart(program: Command): void {
   program
@@ -41,6 +42,7 @@ export function registerStart(program: Command): void {
       let demo: Demo | undefined;
       let service: JobService | undefined;
       let app: ApiApp | undefined;
+      let models: ModelCatalog | undefined;
       let stopRequested = false;
       let stopping: Promise<void> | undefined;
       // Stops what was started, in reverse order; the worker gets its grace period. PostgreSQL is
@@ -48,6 +50,7 @@ export function registerStart(program: Command): void {
       const shutdown = (): Promise<void> =>
         (stopping ??= (async () => {
           await app?.close();
+          await models?.close();
           await service?.stop();
           await demo?.stop();
         })());
@@ -79,7 +82,8 @@ export function registerStart(program: Command): void {
           ...(demo ? { sourceUrl: demo.sourceUrl, modelsFile: demo.modelsFile } : {}),
         });
         if (stopRequested) return;
-        app = await buildServer({ pool, secrets, log, config, identity, metrics });
+        models = demo ? modelCatalog(demo.modelsFile, demo.sourceUrl) : catalogFromConfig(config, rt.databaseUrl);
+        app = await buildServer({ pool, secrets, log, config, identity, metrics, models });
         const apiUrl = await app.listen({ host: config.SLUICE_HOST, port: config.SLUICE_PORT });
         log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
         if (demo) {

@@ -9,7 +9,8 @@ import { validationError } from '../../core/errors.js';
 import { runTransfer, type ModelResult, type TransferProgress, type TransferResult } from '../../transfer/run.js';
 import type { TransferKind } from '../../core/types.js';
 import { openTransferDeps } from '../../jobs/transfer-deps.js';
-import { printJson, withRuntime } from '../output.js';
+import { transferRequestProblems } from '../../models/catalog.js';
+import { printJson, withCatalog } from '../output.js';
 
 interface TransferCliOptions {
   fullRefresh?: boolean;
@@ -127,7 +128,14 @@ export function registerTransfer(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (destination: string, opts: TransferCliOptions) => {
       const req = parseTransferOptions(opts);
-      const result = await withRuntime(async (rt) => {
+      const result = await withCatalog(async (rt, models) => {
+        const dst = await rt.pool.query<{ models: string[] | null }>('SELECT models FROM destinations WHERE id = $1', [destination]);
+        if (dst.rows[0]) {
+          const problems = await transferRequestProblems(models, dst.rows[0].models, req);
+          const flag: Record<string, string> = { from: '--from', to: '--to' };
+          const named = problems.map((p) => ({ field: flag[p.field] ?? '--models', message: p.message }));
+          if (named.length > 0) throw validationError(named, 'transfer request');
+        }
         const opened = await openTransferDeps(rt);
         const progress = progressReporter(Boolean(process.stderr.isTTY) && !opts.json);
         const abort = new AbortController();

@@ -38,9 +38,11 @@ export function registerWorker(program: Command): void {
             const { buildServer } = await import('../../api/server.js');
             const { healthRoutes } = await import('../../api/routes/health.js');
             const { metricsRoutes } = await import('../../api/routes/metrics.js');
+            const { catalogFromConfig } = await import('../../models/catalog.js');
             const { pool, secrets, log, config } = rt;
             ops = await buildServer(
-              { pool, secrets, log, config, identity: service.identity, metrics: service.metrics },
+              // Health and metrics never load the models: the catalog stays unopened.
+              { pool, secrets, log, config, identity: service.identity, metrics: service.metrics, models: catalogFromConfig(config, rt.databaseUrl) },
               { routes: [healthRoutes, metricsRoutes] },
             );
             const address = await ops.listen({ host: config.SLUICE_HOST, port: metricsPort });

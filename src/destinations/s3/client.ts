@@ -10,10 +10,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { createCredentialProvider, type AwsCredentialIdentityProvider } from './credentials.js';
+import { guardedRequestHandler, type NetworkGuard } from './network.js';
 import type { S3DestinationConfig } from './types.js';
 
 export interface ClientOptions {
   credentials: AwsCredentialIdentityProvider;
+  /** The network rules every connection of the client obeys (network.ts). */
+  network: NetworkGuard;
   /** Time to establish a connection (default 5 s). */
   connectionTimeoutMs?: number;
   /** Time for a whole request, including its body (default 120 s: an 8 MiB part on a slow link). */
@@ -33,11 +36,10 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
     responseChecksumValidation: checksums,
     followRegionRedirects: false,
     maxAttempts: opts.maxAttempts ?? 1,
-    requestHandler: {
+    requestHandler: guardedRequestHandler(opts.network, {
       connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
       requestTimeout: opts.requestTimeoutMs ?? 120_000,
-      throwOnRequestTimeout: true,
-    },
+    }),
   });
 }
 
@@ -49,6 +51,7 @@ export function ownerParams(config: S3DestinationConfig): { ExpectedBucketOwner?
 export interface DestinationClientDeps {
   identity: IdentitySource;
   log: Logger;
+  network: NetworkGuard;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
@@ -63,7 +66,8 @@ export interface DestinationClientDeps {
  */
 export function transferClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
   return createS3Client(config, {
-    credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
+    credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log, network: deps.network }),
+    network: deps.network,
     ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
     ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
   });

@@ -24,8 +24,8 @@ import {
   checkRoleArn,
   checkSecretAccessKey,
   parseRoleArn,
-  type EndpointPolicy,
 } from './rules.js';
+import type { EndpointPolicy, NetworkGuard, Resolver } from './network.js';
 import type { ConnectionTestResult, ConnectionTestStep, ConnectionTestStepName, S3DestinationConfig } from './types.js';
 
 export type { ConnectionTestResult, ConnectionTestStep } from './types.js';
@@ -34,6 +34,8 @@ export interface ConnectionTestDeps {
   identity: IdentitySource;
   log: Logger;
   endpointPolicy: EndpointPolicy;
+  /** Test hook: resolves endpoint hosts (system DNS otherwise), at validation and at every connection. */
+  resolver?: Resolver;
   /** Connection and request timeout of each call (default 10 s). */
   timeoutMs?: number;
   /** Told the steps so far after each one, so a watcher (the setup page) can show them as they run. */
@@ -49,7 +51,7 @@ export function connectionTestKey(prefix: string, id: string = crypto.randomUUID
 }
 
 /** Every configuration problem, one per field, with the rules the API and CLI use. */
-export async function validateDestination(config: S3DestinationConfig, policy: EndpointPolicy): Promise<FieldProblem[]> {
+export async function validateDestination(config: S3DestinationConfig, policy: EndpointPolicy, resolver?: Resolver): Promise<FieldProblem[]> {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string | null) => {
     if (message) problems.push({ field, message });
@@ -64,13 +66,14 @@ export async function validateDestination(config: S3DestinationConfig, policy: E
   }
   if (config.kmsKeyArn) add('kmsKeyArn', checkKmsKeyArn(config.kmsKeyArn));
   if (config.endpoint) {
-    add('endpoint', await checkEndpoint(config.endpoint, policy));
+    add('endpoint', await checkEndpoint(config.endpoint, policy, resolver));
   }
   return problems;
 }
 
 export async function runConnectionTest(config: S3DestinationConfig, deps: ConnectionTestDeps): Promise<ConnectionTestResult> {
   const timeoutMs = deps.timeoutMs ?? 10_000;
+  const network: NetworkGuard = { policy: deps.endpointPolicy, ...(deps.resolver ? { resolver: deps.resolver } : {}) };
   const log = deps.log.child({ destinationId: config.id, connectionTest: true });
   const steps: ConnectionTestStep[] = [];
   const result: ConnectionTestResult = { passed: false, steps };
@@ -134,7 +137,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
   }
 
   await step('validate_config', 'put_object', async () => {
-    const problems = await validateDestination(config, deps.endpointPolicy);
+    const problems = await validateDestination(config, deps.endpointPolicy, deps.resolver);
     if (problems.length > 0) {
       const onlyEndpoint = problems.every((p) => p.field === 'endpoint');
       throw new SluiceError({
@@ -152,7 +155,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
   if (config.auth.kind === 'role') {
     const roleArn = config.auth.roleArn;
     await step('assume_role', 'assume_role', async () => {
-      assumed = await assumeRoleWithAudience(config, config.audience, { identity: deps.identity, log, timeoutMs });
+      assumed = await assumeRoleWithAudience(config, config.audience, { identity: deps.identity, log, timeoutMs, network });
       if (assumed.assumedRoleArn) result.assumedRoleArn = assumed.assumedRoleArn;
       log.info({ assumedRoleArn: assumed.assumedRoleArn, subject: assumed.subject }, 'connection test assumed the role');
       return `Assumed ${assumed.assumedRoleArn ?? roleArn} with this destination's audience.`;
@@ -162,7 +165,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       // trust policy that would admit a sibling destination admits it too.
       const other = probeAudience(config.audience);
       try {
-        await assumeRoleWithAudience(config, other, { identity: deps.identity, log, timeoutMs, sessionSuffix: 'probe' });
+        await assumeRoleWithAudience(config, other, { identity: deps.identity, log, timeoutMs, network, sessionSuffix: 'probe' });
       } catch (err) {
         const e = err instanceof SluiceError ? err : classifyError(err, ctx('audience_probe'));
         // Only the trust policy's refusal proves the pin. AWS refuses an audience that is not a client
@@ -204,7 +207,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
     if (!failed) {
       let effective = config;
       if (config.accountId === undefined && config.auth.kind === 'access_key') {
-        const learned = await callerAccount(config, { identity: deps.identity, log, timeoutMs });
+        const learned = await callerAccount(config, { identity: deps.identity, log, timeoutMs, network });
         if (learned) {
           result.accountId = learned;
           effective = { ...config, accountId: learned };
@@ -217,6 +220,7 @@ export async function runConnectionTest(config: S3DestinationConfig, deps: Conne
       client = createS3Client(effective, {
         credentials: async () =>
           creds ?? (auth.kind === 'access_key' ? { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey } : Promise.reject(new Error('no credentials'))),
+        network,
         connectionTimeoutMs: timeoutMs,
         requestTimeoutMs: timeoutMs,
       });

@@ -13,6 +13,7 @@ import type { IdentityProblem, IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { SluiceError, describeError } from '../../core/errors.js';
 import { classifyError, docsAnchor } from './errors.js';
+import { guardedRequestHandler, type NetworkGuard } from './network.js';
 import type { S3DestinationConfig } from './types.js';
 
 /** Refresh this long before the session expires (the SDK's own margin is the same 5 minutes). */
@@ -31,6 +32,8 @@ export type AwsCredentialIdentityProvider = () => Promise<AwsCredentialIdentity>
 export interface CredentialDeps {
   identity: IdentitySource;
   log: Logger;
+  /** STS is reached under the same network rules as S3 (RGW serves it on the destination's endpoint). */
+  network: NetworkGuard;
   /** Connection and request timeout of STS calls. */
   timeoutMs?: number;
   /** Session length asked of STS; the role's MaxSessionDuration caps it (default 1 h). */
@@ -51,13 +54,13 @@ export function roleSessionName(destinationId: string, suffix = ''): string {
   return (clean.slice(0, 64 - tail.length) + tail).padEnd(2, '-');
 }
 
-function stsClient(config: S3DestinationConfig, timeoutMs: number): STSClient {
+function stsClient(config: S3DestinationConfig, timeoutMs: number, network: NetworkGuard): STSClient {
   return new STSClient({
     region: config.region,
     // Ceph RGW serves STS on the same endpoint as S3; AWS uses the regional STS endpoint.
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+    requestHandler: guardedRequestHandler(network, { connectionTimeout: timeoutMs, requestTimeout: timeoutMs }),
   });
 }
 
@@ -78,7 +81,7 @@ export async function assumeRoleWithAudience(
   } catch (err) {
     throw classifyIdentityError(err);
   }
-  const client = stsClient(config, deps.timeoutMs ?? 10_000);
+  const client = stsClient(config, deps.timeoutMs ?? 10_000, deps.network);
   try {
     const out = await client.send(
       new AssumeRoleWithWebIdentityCommand({
@@ -217,7 +220,7 @@ export async function callerAccount(config: S3DestinationConfig, deps: Credentia
     region: config.region,
     credentials: { accessKeyId: config.auth.accessKeyId, secretAccessKey: config.auth.secretAccessKey },
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: deps.timeoutMs ?? 10_000, requestTimeout: deps.timeoutMs ?? 10_000, throwOnRequestTimeout: true },
+    requestHandler: guardedRequestHandler(deps.network, { connectionTimeout: deps.timeoutMs ?? 10_000, requestTimeout: deps.timeoutMs ?? 10_000 }),
   });
   try {
     const out = await client.send(new GetCallerIdentityCommand({}));

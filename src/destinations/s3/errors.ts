@@ -7,6 +7,7 @@
  */
 import type { ErrorCode } from '../../core/error-codes.js';
 import { SluiceError, type Actor } from '../../core/errors.js';
+import { REFUSED_CODE } from './network.js';
 
 /** Where each code is explained (docs/errors.md, "Connection test outcomes"). */
 export function docsAnchor(code: ErrorCode): string {
@@ -43,7 +44,7 @@ export const S3_ERROR_CODES = [
   'invalid_config', 'bucket_not_found', 'wrong_region', 'access_denied_put', 'access_denied_delete', 'access_denied_abort',
   'kms_denied', 'role_not_assumable', 'audience_not_pinned', 'invalid_token', 'oidc_provider_missing', 'expired_token',
   'idp_unreachable', 'identity_unavailable', 'sts_region_disabled', 'invalid_credentials', 'clock_skew',
-  'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
+  'endpoint_unreachable', 'endpoint_refused', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
   'probe_audience_unregistered', 'test_object_left_behind', 'issuer_unreachable', 'signing_key_unpublished',
 ] as const satisfies readonly ErrorCode[];
@@ -156,6 +157,15 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
 
   // Network-level failures first: they carry no HTTP status.
   if (status === undefined) {
+    if (net === REFUSED_CODE) {
+      return make({
+        code: 'endpoint_refused',
+        actor: 'provider',
+        message: `${e.message ?? 'Sluice refused to connect.'}`,
+        hint: 'Nothing was sent. If the endpoint is right, the operator can allow its address (SLUICE_ENDPOINT_ALLOWLIST, SLUICE_ALLOW_HTTP_ENDPOINTS); otherwise the recipient must correct the endpoint.',
+        status: 502,
+      }, err);
+    }
     if (net && NETWORK_UNREACHABLE.has(net)) {
       return make({
         code: 'endpoint_unreachable',

@@ -31,6 +31,7 @@ import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import { ownerParams, transferClient } from './client.js';
 import { classifyError, type ErrorContext, type S3Operation } from './errors.js';
+import type { NetworkGuard } from './network.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectWriter, S3DestinationConfig, WriteOptions, WrittenObject } from './types.js';
 
@@ -70,6 +71,8 @@ export interface ObjectWriterOptions {
 export interface ObjectWriterDeps {
   identity: IdentitySource;
   log: Logger;
+  /** The operator's network rules of now, applied to every connection (network.ts). */
+  network: NetworkGuard;
   options?: ObjectWriterOptions;
   /** A client for this destination, owned by the caller (otherwise the writer's own, see transferClient). */
   client?: S3Client;
@@ -101,6 +104,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
     transferClient(config, {
       identity: deps.identity,
       log: deps.log,
+      network: deps.network,
       ...(opts.connectionTimeoutMs ? { connectionTimeoutMs: opts.connectionTimeoutMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     });

@@ -3,9 +3,9 @@
  * otherwise one sentence that says what is wrong and what a valid value looks like. The API, the CLI
  * and the connection test's first step all use these, so a bad value gets the same message everywhere.
  */
-import dns from 'node:dns/promises';
 import net from 'node:net';
 import type { FieldProblem } from '../../core/errors.js';
+import { decideAddress, decideScheme, systemResolver, type EndpointPolicy, type Resolver } from './network.js';
 
 /** Known AWS region codes (commercial, GovCloud and China partitions). */
 export const AWS_REGIONS: ReadonlySet<string> = new Set([
@@ -114,11 +114,7 @@ export function checkPrefix(prefix: string): string | null {
   return null;
 }
 
-export interface EndpointPolicy {
-  allowHttp: boolean;
-  /** Hostnames, IP addresses or CIDRs that may be used although they are loopback or private. */
-  allowlist: readonly string[];
-}
+export type { EndpointPolicy } from './network.js';
 
 /** Syntax-only endpoint checks (no DNS); see `checkEndpointAddress` for where it points. */
 export function checkEndpointUrl(endpoint: string, policy: EndpointPolicy): string | null {
@@ -128,10 +124,8 @@ export function checkEndpointUrl(endpoint: string, policy: EndpointPolicy): stri
   } catch {
     return 'must be an absolute URL such as https://s3.example.com';
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must use https:// (or http:// where the operator allows it)';
-  if (url.protocol === 'http:' && !policy.allowHttp) {
-    return 'must use https://; plain http is refused unless the operator sets SLUICE_ALLOW_HTTP_ENDPOINTS=true';
-  }
+  const scheme = decideScheme(url.protocol, policy);
+  if (scheme) return scheme;
   if (url.username || url.password) return 'must not contain credentials; give them as an access key pair instead';
   if (url.search || url.hash) return 'must not contain a query string or fragment';
   if (url.pathname !== '/' && url.pathname !== '') return 'must not contain a path; give the bucket and prefix separately';
@@ -139,83 +133,25 @@ export function checkEndpointUrl(endpoint: string, policy: EndpointPolicy): stri
 }
 
 /**
- * Refuses endpoints that resolve to loopback, private, link-local, unique-local or cloud metadata
- * addresses (server-side request forgery into the provider's own network), unless allow-listed.
+ * Refuses endpoints whose host is, or resolves to, an address the network rules refuse (loopback,
+ * private, link-local, reserved, … — see network.ts), unless allow-listed. The same rules are applied
+ * again on every connection, on the address actually dialled: this check gives the operator an early,
+ * clear answer when a destination is saved or tested.
  */
-export async function checkEndpointAddress(
-  endpoint: string,
-  policy: EndpointPolicy,
-  lookup: (host: string) => Promise<string[]> = defaultLookup,
-): Promise<string | null> {
+export async function checkEndpointAddress(endpoint: string, policy: EndpointPolicy, resolver: Resolver = systemResolver): Promise<string | null> {
   const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
-  if (isAllowListed(host, policy.allowlist)) return null;
   let addresses: string[];
   try {
-    addresses = net.isIP(host) ? [host] : await lookup(host);
+    addresses = net.isIP(host) ? [host] : (await resolver(host)).map((a) => a.address);
   } catch {
     return `host ${host} does not resolve; check the spelling`;
   }
+  if (addresses.length === 0) return `host ${host} does not resolve; check the spelling`;
   for (const address of addresses) {
-    const kind = internalAddressKind(address);
-    if (kind && !isAllowListed(address, policy.allowlist)) {
-      return `host ${host} resolves to ${kind} address ${address}, which is refused; the operator can allow it with SLUICE_ENDPOINT_ALLOWLIST`;
-    }
+    const d = decideAddress(address, policy, net.isIP(host) ? undefined : host);
+    if (!d.allowed) return d.message;
   }
   return null;
-}
-
-async function defaultLookup(host: string): Promise<string[]> {
-  return (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
-}
-
-const INTERNAL_RANGES: Array<[string, string]> = [
-  ['127.0.0.0/8', 'a loopback'],
-  ['0.0.0.0/8', 'an unspecified'],
-  ['10.0.0.0/8', 'a private'],
-  ['172.16.0.0/12', 'a private'],
-  ['192.168.0.0/16', 'a private'],
-  ['100.64.0.0/10', 'a carrier-grade NAT'],
-  ['169.254.0.0/16', 'a link-local (cloud metadata)'],
-  ['::1/128', 'a loopback'],
-  ['::/128', 'an unspecified'],
-  ['fc00::/7', 'a unique-local'],
-  ['fe80::/10', 'a link-local'],
-  ['fd00:ec2::/32', 'a cloud metadata'],
-];
-
-const blockList = (() => {
-  const list: Array<[net.BlockList, string]> = [];
-  for (const [cidr, kind] of INTERNAL_RANGES) {
-    const b = new net.BlockList();
-    const [addr, bits] = cidr.split('/') as [string, string];
-    b.addSubnet(addr, Number(bits), net.isIPv6(addr) ? 'ipv6' : 'ipv4');
-    list.push([b, kind]);
-  }
-  return list;
-})();
-
-export function internalAddressKind(address: string): string | null {
-  // IPv4-mapped IPv6 (::ffff:127.0.0.1) is checked as the IPv4 address it carries.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const ip = mapped?.[1] ?? address;
-  const family = net.isIPv6(ip) ? 'ipv6' : 'ipv4';
-  for (const [b, kind] of blockList) if (b.check(ip, family)) return kind;
-  return null;
-}
-
-function isAllowListed(hostOrIp: string, allowlist: readonly string[]): boolean {
-  for (const entry of allowlist) {
-    if (entry === hostOrIp) return true;
-    if (entry.includes('/') && net.isIP(hostOrIp)) {
-      const [addr, bits] = entry.split('/') as [string, string];
-      const fam = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
-      if ((net.isIPv6(hostOrIp) ? 'ipv6' : 'ipv4') !== fam) continue;
-      const b = new net.BlockList();
-      b.addSubnet(addr, Number(bits), fam);
-      if (b.check(hostOrIp, fam)) return true;
-    }
-  }
-  return false;
 }
 
 /** Bucket, region and prefix of a destination: one problem per field, in that order. */
@@ -231,10 +167,6 @@ export function checkPlacement(d: { bucket: string; region: string; prefix: stri
 }
 
 /** An endpoint's syntax, then (only when that is fine) where it resolves to. */
-export async function checkEndpoint(
-  endpoint: string,
-  policy: EndpointPolicy,
-  lookup?: (host: string) => Promise<string[]>,
-): Promise<string | null> {
-  return checkEndpointUrl(endpoint, policy) ?? (await checkEndpointAddress(endpoint, policy, lookup));
+export async function checkEndpoint(endpoint: string, policy: EndpointPolicy, resolver?: Resolver): Promise<string | null> {
+  return checkEndpointUrl(endpoint, policy) ?? (await checkEndpointAddress(endpoint, policy, resolver));
 }
