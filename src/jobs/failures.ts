@@ -17,9 +17,13 @@ const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'transient',
   'throttled',
   'endpoint_timeout',
+  'upload_stalled',
+  'source_unavailable',
   // The transfer runner's own per-destination guard: another run of it has not finished yet.
   'transfer_already_running',
   'transfer_interrupted',
+  // This worker's control-store session was lost during the run; another worker may run it now.
+  'worker_session_lost',
 ]);
 
 const NODE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

@@ -27,6 +27,8 @@ export interface PipelineDeps {
   source: PostgresSource;
   models: ModelDefinition[];
   metrics: Metrics;
+  /** Uploads whose connection moves no bytes for this long are abandoned and retried (SLUICE_UPLOAD_STALL_SECONDS). */
+  uploadStallMs?: number;
   /** Extra transfer options (tests: file limits, the commit-step hook). */
   transfer?: Partial<Pick<TransferDeps, 'fileLimits' | 'step'>>;
 }
@@ -39,7 +41,12 @@ export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
     const result = await runTransfer(
       {
         ...base,
-        objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log }),
+        objectWriter: (config) =>
+          createObjectWriter(config, {
+            identity: deps.identity,
+            log: ctx.log,
+            ...(deps.uploadStallMs ? { options: { stallTimeoutMs: deps.uploadStallMs } } : {}),
+          }),
         ...deps.transfer,
       },
       {

@@ -17,11 +17,23 @@ export interface ClientOptions {
   credentials: AwsCredentialIdentityProvider;
   /** Time to establish a connection (default 5 s). */
   connectionTimeoutMs?: number;
-  /** Time for a whole request, including its body (default 120 s: an 8 MiB part on a slow link). */
+  /**
+   * Time for a whole request, including its body (default: none). Calls that must answer quickly
+   * (connection tests, STS) set it; uploads do not — a big part on a slow but working link may take
+   * long, and what matters is whether it moves (stallTimeoutMs).
+   */
   requestTimeoutMs?: number;
+  /**
+   * A request whose connection moved no bytes, in either direction, for this long is abandoned as
+   * stalled (default DEFAULT_STALL_TIMEOUT_MS). The caller retries it.
+   */
+  stallTimeoutMs?: number;
   /** SDK attempts per request (default 1: callers retry themselves). */
   maxAttempts?: number;
 }
+
+/** Default of SLUICE_UPLOAD_STALL_SECONDS (jobs/settings.ts), in ms. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 export function createS3Client(config: S3DestinationConfig, opts: ClientOptions): S3Client {
   const checksums = config.requestChecksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
@@ -36,7 +48,10 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
     maxAttempts: opts.maxAttempts ?? 1,
     requestHandler: {
       connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
-      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+      // Node's socket inactivity timer: reset whenever bytes are read, or a write is handed to or
+      // completed by the operating system.
+      socketTimeout: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      ...(opts.requestTimeoutMs ? { requestTimeout: opts.requestTimeoutMs } : {}),
       throwOnRequestTimeout: true,
     },
   });
@@ -52,6 +67,7 @@ export interface DestinationClientDeps {
   log: Logger;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  stallTimeoutMs?: number;
 }
 
 /** Clients kept per destination, most recently used last; evicted ones are destroyed. */
@@ -66,7 +82,7 @@ export const MAX_CACHED_CLIENTS = 256;
 export function destinationClient(config: S3DestinationConfig, deps: DestinationClientDeps): S3Client {
   const fingerprint = crypto
     .createHash('sha256')
-    .update(JSON.stringify([config, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null]))
+    .update(JSON.stringify([config, deps.connectionTimeoutMs ?? null, deps.requestTimeoutMs ?? null, deps.stallTimeoutMs ?? null]))
     .digest('hex');
   const found = clients.get(config.id);
   clients.delete(config.id);
@@ -79,6 +95,7 @@ export function destinationClient(config: S3DestinationConfig, deps: Destination
     credentials: createCredentialProvider(config, { identity: deps.identity, log: deps.log }),
     ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
     ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
+    ...(deps.stallTimeoutMs ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
   });
   clients.set(config.id, { fingerprint, client });
   while (clients.size > MAX_CACHED_CLIENTS) {

@@ -64,6 +64,16 @@ export function sourceError(err: unknown, modelName: string): SluiceError {
       cause: err,
     });
   }
+  if (isConnectionLoss(err)) {
+    return new SluiceError({
+      code: 'source_unavailable',
+      message: `Reading model ${modelName} stopped: the connection to the source database was lost (${describeError(err)}).`,
+      actor: 'provider',
+      hint: 'Sluice retries the transfer with backoff. If it keeps happening, check that the source database is up and that nothing terminates Sluice\'s sessions.',
+      status: 503,
+      cause: err,
+    });
+  }
   return new SluiceError({
     code: 'source_read_failed',
     message: `Reading model ${modelName} from the source failed: ${describeError(err)}`,
@@ -99,6 +109,19 @@ export function refusedValueError(modelName: string, column: string, primaryKeyC
     cause,
   });
 }
+
+/**
+ * The connection went away rather than the query failing: the server shut down or restarted (57P01,
+ * 57P02, 57P03), the backend was terminated, the network dropped. Worth retrying; not the model's fault.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (/^57P0[123]$/.test(code) || code.startsWith('08') || NETWORK_CODES.has(code))) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /^Connection terminated|connection ended|Client has encountered a connection error/i.test(message);
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 function isDatabaseError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'severity' in err && typeof (err as { code?: unknown }).code === 'string';
@@ -259,7 +282,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts
       const refusal = isDatabaseError(err) ? parseRefusal(err) : null;
       if (refusal) return refusedValueError(spec.model.name, exported[refusal.columnIndex]?.name ?? '?', spec.model.primaryKey, refusal, lastFormat);
       // PostgreSQL's errors carry a SQLSTATE; encoder errors (DuckDB, zstd) pass through as they are.
-      return isDatabaseError(err) ? sourceError(err, spec.model.name) : err;
+      return isDatabaseError(err) || isConnectionLoss(err) ? sourceError(err, spec.model.name) : err;
     },
     async close() {
       if (closed) return;
