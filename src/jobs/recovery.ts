@@ -172,6 +172,8 @@ export function startLiveness(databaseUrl: string, log: Logger, opts: LivenessOp
   const stopController = new AbortController();
   let client: pg.Client | undefined;
   let holding = false;
+  // False until the first session is open: later ones restore a lost session.
+  let restoring = false;
 
   const connect = async (): Promise<pg.Client> => {
     const c = new pg.Client({ connectionString: databaseUrl, application_name: 'sluice-worker-liveness', options: `-c search_path=${SCHEMA},public` });
@@ -214,7 +216,8 @@ export function startLiveness(databaseUrl: string, log: Logger, opts: LivenessOp
         }
         client = c;
         holding = true;
-        if (attempt > 1) log.info({ attempts: attempt }, 'control-store session restored; this worker is registered again');
+        if (restoring) log.info({ attempts: attempt }, 'control-store session restored; this worker is registered again');
+        restoring = true;
         return;
       } catch (err) {
         log.warn({ err: describeError(err), attempt, retryInMs: delay }, 'could not open the control-store session that shows this worker is alive; retrying');
