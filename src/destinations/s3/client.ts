@@ -7,6 +7,7 @@
  * itself with Buffers, and the connection test reports the first failure as it is.
  */
 import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
@@ -37,7 +38,7 @@ export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 export function createS3Client(config: S3DestinationConfig, opts: ClientOptions): S3Client {
   const checksums = config.requestChecksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
-  return new S3Client({
+  const client = new S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     forcePathStyle: config.forcePathStyle,
@@ -53,6 +54,44 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
       socketTimeout: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
       ...(opts.requestTimeoutMs ? { requestTimeout: opts.requestTimeoutMs } : {}),
       throwOnRequestTimeout: true,
+    },
+  });
+  sendBodiesInPieces(client);
+  return client;
+}
+
+/** Size of each socket write of a request body. */
+export const BODY_PIECE_BYTES = 64 * 1024;
+
+/**
+ * The inactivity timer above is reset when a socket write completes, and a body handed over as one
+ * Buffer is one write: an 8 MiB part on a slow link would look idle until all of it is sent. So, once
+ * the request is signed and its checksums are set (both computed from the whole Buffer, as before),
+ * its body is sent as a stream of 64 KiB pieces: each piece the network takes counts as progress, and
+ * only a connection that really stops moving runs into the timer.
+ */
+function sendBodiesInPieces(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      // Every request here is an HTTP request; only its body is looked at.
+      const request = args.request as { body?: unknown } | undefined;
+      const body = request?.body;
+      if (request && body instanceof Uint8Array && body.byteLength > BODY_PIECE_BYTES) request.body = inPieces(body);
+      return next(args);
+    },
+    { step: 'deserialize', name: 'sluiceBodyInPieces' },
+  );
+}
+
+function inPieces(body: Uint8Array): Readable {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  let offset = 0;
+  return new Readable({
+    read() {
+      const end = Math.min(buf.length, offset + BODY_PIECE_BYTES);
+      this.push(buf.subarray(offset, end));
+      offset = end;
+      if (offset >= buf.length) this.push(null);
     },
   });
 }
