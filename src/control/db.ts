@@ -57,6 +57,8 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 /** Creates a database if it does not exist (used for the embedded default and by tests). */
 export async function ensureDatabase(serverUrl: string, name: string, log?: Logger): Promise<string> {
   const admin = new pg.Client({ connectionString: serverUrl });
+  // A connection lost between statements must not exit the process; the next statement fails instead.
+  admin.on('error', () => undefined);
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
