@@ -73,14 +73,14 @@ export async function recoverDeadWorkers(db: Queryable, deadAfterMs: number): Pr
   );
   const ids = rows[0]?.ids ?? [];
   if (ids.length > 0) {
-    // graphile-worker's own wake-up signal, as add_job sends it, with how many jobs come free: idle
-    // workers fetch them now rather than at their next poll. (Sent at commit, after the unlock.)
-    await db.query(
-      `SELECT pg_notify('jobs:insert', json_build_object('count', count(*))::text)
-         FROM ${QUEUE_SCHEMA}._private_jobs WHERE locked_by = ANY($1::text[])`,
+    const { rows: held } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${QUEUE_SCHEMA}._private_jobs WHERE locked_by = ANY($1::text[])`,
       [ids],
     );
     await db.query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers($1::text[])`, [ids]);
+    // graphile-worker's own wake-up signal, as add_job sends it, with how many jobs came free: idle
+    // workers fetch them now rather than at their next poll. (After the unlock has committed.)
+    await db.query(`SELECT pg_notify('jobs:insert', json_build_object('count', $1::int)::text)`, [held[0]?.n ?? 0]);
     // A connection test that was on its last attempt will not run again: say so on its row.
     await closeAbandonedConnectionTests(db, Math.min(deadAfterMs, ABANDONED_TEST_MIN_AGE_MS));
   }
