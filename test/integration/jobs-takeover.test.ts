@@ -56,6 +56,8 @@ describe('fast takeover', () => {
         (await db.pool.query<{ locked_by: string | null }>(`SELECT locked_by FROM graphile_worker._private_jobs WHERE payload->>'transferId' = $1`, [transferId]))
           .rows[0]?.locked_by;
       await until('the worker to run the transfer', async () => (await holder()) === aId, 30_000);
+      // Locked is not yet running: wait until the task has started the transfer.
+      await a.waitFor(/"attempt":1,"msg":"transfer started"/, 30_000);
       // Only the worker's liveness session goes; its other connections stay.
       const { rows } = await db.pool.query<{ pid: number }>(
         `SELECT pg_terminate_backend(pid)::int AS pid FROM pg_stat_activity
