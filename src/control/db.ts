@@ -17,10 +17,26 @@ export function createPool(connectionString: string, opts: { max?: number; appli
     application_name: opts.applicationName ?? 'sluice',
     options: `-c search_path=${SCHEMA},public`,
   });
-  // An idle client losing its connection must not crash the process; the next checkout reconnects.
-  pool.on('error', () => undefined);
+  guardPoolErrors(pool);
   return pool;
 }
+
+/**
+ * A connection lost under a pool (a PostgreSQL restart, a terminated backend) must fail the query
+ * that used it, never the process: pg emits 'error' on the pool for an idle client and on the client
+ * itself for a checked-out one, and an 'error' event nobody listens to exits Node. The query in
+ * flight still gets the error; the pool replaces the client at its next checkout. Idempotent.
+ */
+export function guardPoolErrors(pool: pg.Pool, onError?: (err: Error) => void): void {
+  if (guarded.has(pool)) return;
+  guarded.add(pool);
+  const report = onError ?? (() => undefined);
+  pool.on('error', report);
+  pool.on('connect', (client) => {
+    client.on('error', report);
+  });
+}
+const guarded = new WeakSet<pg.Pool>();
 
 /** Runs `fn` in a transaction on one client; rolls back on any error. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -41,6 +57,8 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 /** Creates a database if it does not exist (used for the embedded default and by tests). */
 export async function ensureDatabase(serverUrl: string, name: string, log?: Logger): Promise<string> {
   const admin = new pg.Client({ connectionString: serverUrl });
+  // A connection lost between statements must not exit the process; the next statement fails instead.
+  admin.on('error', () => undefined);
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -20,6 +20,7 @@ const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'throttled',
   'endpoint_timeout',
   'endpoint_unreachable',
+  'upload_stalled',
   'source_unavailable',
   // The transfer runner's own per-destination guard: another run of it has not finished yet.
   'transfer_already_running',
@@ -30,6 +31,8 @@ const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'clock_skew',
   'idp_unreachable',
   'identity_unavailable',
+  // This worker's control-store session was lost during the run; another worker may run it now.
+  'worker_session_lost',
 ]);
 
 const NODE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

@@ -53,6 +53,7 @@ export async function startJobService(rt: Runtime, opts: JobServiceOptions = {})
       source: models.source,
       models: models.config.models.map((m) => m.definition),
       metrics,
+      uploadStallMs: settings.uploadStallMs,
       ...(opts.transfer ? { transfer: opts.transfer } : {}),
     };
     const source = new URL(sourceUrl);

@@ -28,6 +28,8 @@ export interface PipelineDeps {
   source: PostgresSource;
   models: ModelDefinition[];
   metrics: Metrics;
+  /** Uploads whose connection moves no bytes for this long are abandoned and retried (SLUICE_UPLOAD_STALL_SECONDS). */
+  uploadStallMs?: number;
   /** Extra transfer options (tests: file limits, the commit-step hook). */
   transfer?: Partial<Pick<TransferDeps, 'fileLimits' | 'step'>>;
 }
@@ -41,8 +43,14 @@ export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
     const result = await runTransfer(
       {
         ...base,
-        // The network rules of this worker's configuration, checked on every connection it opens.
-        objectWriter: (config) => createObjectWriter(config, { identity: deps.identity, log: ctx.log, network }),
+        objectWriter: (config) =>
+          createObjectWriter(config, {
+            identity: deps.identity,
+            log: ctx.log,
+            // The network rules of this worker's configuration, checked on every connection it opens.
+            network,
+            ...(deps.uploadStallMs ? { options: { stallTimeoutMs: deps.uploadStallMs } } : {}),
+          }),
         ...deps.transfer,
       },
       {

@@ -14,7 +14,7 @@
 import { Logger as GraphileLogger, runMigrations } from 'graphile-worker';
 import { SluiceError, validationError } from '../core/errors.js';
 import type { Pool, PoolClient, Queryable } from '../control/db.js';
-import { withTransaction } from '../control/db.js';
+import { guardPoolErrors, withTransaction } from '../control/db.js';
 import { newId } from '../core/ids.js';
 import { checkDelivery, refusalError } from '../control/delivery-gate.js';
 import { finishTransferRow, insertTransfer } from '../transfer/store.js';
@@ -77,7 +77,8 @@ const queueReady = new WeakMap<Pool, Promise<void>>();
 export function prepareQueue(pool: Pool, log: Logger = silentLogger): Promise<void> {
   let ready = queueReady.get(pool);
   if (!ready) {
-    guardClientErrors(pool);
+    // graphile-worker insists that a pool it is given handles errors of checked-out clients too.
+    guardPoolErrors(pool);
     ready = runMigrations({ pgPool: pool, logger: graphileLogger(log) }).catch((err: unknown) => {
       queueReady.delete(pool);
       throw err;
@@ -91,17 +92,6 @@ export function prepareQueue(pool: Pool, log: Logger = silentLogger): Promise<vo
  * Queues a transfer for a destination. Serialised per destination by locking its row, so two
  * triggers at once give one queued transfer.
  */
-/**
- * graphile-worker insists that a pool it is given handles errors of checked-out clients too (a
- * dropped connection must fail the query, not crash the process); createPool only guards idle ones.
- */
-export function guardClientErrors(pool: Pool): void {
-  if (pool.listenerCount('connect') > 0) return;
-  pool.on('connect', (client) => {
-    client.on('error', () => undefined);
-  });
-}
-
 export async function enqueueTransfer(pool: Pool, req: TransferRequest): Promise<EnqueuedTransfer> {
   const kind = req.kind ?? 'INCREMENTAL';
   if (kind === 'BACKFILL' && (req.from === undefined || req.to === undefined)) {

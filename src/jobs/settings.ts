@@ -18,6 +18,10 @@ const JobsEnv = z.object({
   SLUICE_WORKER_DEAD_AFTER_SECONDS: seconds(60, 2),
   /** How often a worker says it is alive (well under the bound above). */
   SLUICE_WORKER_HEARTBEAT_SECONDS: seconds(10, 0.2),
+  /** How often each worker looks for workers whose control-store session is gone (killed, disconnected). */
+  SLUICE_WORKER_CHECK_SECONDS: seconds(1, 0.1),
+  /** An upload request whose connection moved no bytes for this long is abandoned and retried. */
+  SLUICE_UPLOAD_STALL_SECONDS: seconds(60, 1),
   /** How often each worker looks for due destinations. */
   SLUICE_SCHEDULER_INTERVAL_SECONDS: seconds(15, 0.1),
   /**
@@ -33,6 +37,8 @@ export interface JobSettings {
   shutdownGraceMs: number;
   deadAfterMs: number;
   heartbeatMs: number;
+  checkMs: number;
+  uploadStallMs: number;
   schedulerIntervalMs: number;
   minuteMs: number;
 }
@@ -60,6 +66,8 @@ export function loadJobSettings(env: NodeJS.ProcessEnv = process.env): JobSettin
     shutdownGraceMs: e.SLUICE_SHUTDOWN_GRACE_SECONDS * 1000,
     deadAfterMs,
     heartbeatMs,
+    checkMs: e.SLUICE_WORKER_CHECK_SECONDS * 1000,
+    uploadStallMs: e.SLUICE_UPLOAD_STALL_SECONDS * 1000,
     schedulerIntervalMs: e.SLUICE_SCHEDULER_INTERVAL_SECONDS * 1000,
     minuteMs: e.SLUICE_TEST_MINUTE_MS ?? 60_000,
   };

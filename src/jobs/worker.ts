@@ -16,14 +16,14 @@ import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './loc
 import {
   CONNECTION_TEST_TASK,
   TRANSFER_TASK,
+  QUEUE_SCHEMA,
   graphileLogger,
-  guardClientErrors,
   prepareQueue,
   requeueBusyTransfer,
   type ConnectionTestJob,
   type TransferJob,
 } from './queue.js';
-import { startHeartbeat, retire, type Heartbeat } from './recovery.js';
+import { startHeartbeat, startLiveness, retire, type Heartbeat, type Liveness } from './recovery.js';
 import { startScheduler, type Scheduler } from './scheduler.js';
 import type { ConnectionTestOutcome, ConnectionTester, TransferOutcome, TransferRunner } from './outcomes.js';
 import type { JobSettings } from './settings.js';
@@ -61,9 +61,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   // transfer locks hold one more per running transfer.
   const queuePool = createPool(deps.databaseUrl, { max: settings.concurrency + 4, applicationName: 'sluice-worker' });
   const lockPool = createPool(deps.databaseUrl, { max: settings.concurrency + 1, applicationName: 'sluice-worker-locks' });
-  guardClientErrors(queuePool);
-  guardClientErrors(lockPool);
+  // Both pools come from createPool, whose clients never turn a lost connection into an unheard 'error'.
   const active = new Map<string, AbortController>();
+  // Transfers aborted because this worker lost its liveness session: other workers may run them now.
+  const lostSession = new Map<string, AbortController>();
   let cancelTimer: NodeJS.Timeout | undefined;
 
   const pollCancellations = async (): Promise<void> => {
@@ -95,8 +96,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       return;
     }
     const cancel = new AbortController();
+    const lost = new AbortController();
     active.set(job.transferId, cancel);
-    const signal = AbortSignal.any([cancel.signal, helpers.abortSignal]);
+    lostSession.set(job.transferId, lost);
+    const signal = AbortSignal.any([cancel.signal, lost.signal, helpers.abortSignal]);
     let locks: TransferLocks | undefined;
     const started = process.hrtime.bigint();
     let outcome: TransferOutcome;
@@ -113,6 +116,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       outcome = { transferId: job.transferId, status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
     } finally {
       active.delete(job.transferId);
+      lostSession.delete(job.transferId);
       await locks?.release().catch((err: unknown) => jlog.warn({ err: describeError(err) }, 'could not release transfer locks'));
     }
     if (outcome.error instanceof LockUnavailable) {
@@ -122,7 +126,15 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       return;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return finishTransfer(deps, job, outcome, { seconds, log: jlog, userCancelled: cancel.signal.aborted, shuttingDown: helpers.abortSignal.aborted, helpers });
+    return finishTransfer(deps, job, outcome, {
+      seconds,
+      log: jlog,
+      userCancelled: cancel.signal.aborted,
+      shuttingDown: helpers.abortSignal.aborted,
+      sessionLost: lost.signal.aborted,
+      workerId: id,
+      helpers,
+    });
   };
 
   const connectionTestTask: Task = async (payload, helpers) => {
@@ -171,12 +183,27 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const id = workerPool.id;
   const wlog = log.child({ workerId: id });
 
+  // Once other workers may take this one for dead, what it runs must stop: they will run it again.
+  const abandonRunning = (why: string): void => {
+    if (lostSession.size === 0) return;
+    wlog.warn({ running: [...lostSession.keys()] }, `${why}: aborting the running transfers, which other workers may now take over`);
+    for (const c of lostSession.values()) c.abort(new SluiceError({ code: 'worker_session_lost', message: why, actor: 'sluice' }));
+  };
+  const liveness: Liveness = startLiveness(deps.databaseUrl, wlog, {
+    workerId: id,
+    concurrency: settings.concurrency,
+    deadAfterMs: settings.deadAfterMs,
+    checkMs: settings.checkMs,
+    onLost: () => abandonRunning('lost the control-store session that shows this worker is alive'),
+    onRecovered: (ids) => metrics.workersRecovered.inc(ids.length),
+  });
   const heartbeat: Heartbeat = startHeartbeat(deps.pool, wlog, {
     workerId: id,
     concurrency: settings.concurrency,
     intervalMs: settings.heartbeatMs,
     deadAfterMs: settings.deadAfterMs,
     onRecovered: (ids) => metrics.workersRecovered.inc(ids.length),
+    onPresumedDead: () => abandonRunning('this worker was taken for dead'),
   });
   const scheduler: Scheduler | undefined =
     deps.schedule === false
@@ -198,6 +225,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       if (cancelTimer) clearInterval(cancelTimer);
       cancelTimer = undefined;
       await heartbeat.stop();
+      await liveness.stop();
       await retire(deps.pool, id).catch(() => undefined);
       // A job that ignored its abort signal may still hold a connection: do not wait for it forever.
       await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(Math.min(2000, left()))]);
@@ -218,7 +246,7 @@ async function finishTransfer(
   deps: WorkerDeps,
   job: TransferJob,
   outcome: TransferOutcome,
-  ctx: { seconds: number; log: Logger; userCancelled: boolean; shuttingDown: boolean; helpers: JobHelpers },
+  ctx: { seconds: number; log: Logger; userCancelled: boolean; shuttingDown: boolean; sessionLost: boolean; workerId: string; helpers: JobHelpers },
 ): Promise<void> {
   const { metrics } = deps;
   const { log } = ctx;
@@ -240,19 +268,36 @@ async function finishTransfer(
     log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer succeeded');
     return;
   }
-  if (ctx.userCancelled || (outcome.status === 'cancelled' && !ctx.shuttingDown)) {
+  if (ctx.userCancelled || (outcome.status === 'cancelled' && !ctx.shuttingDown && !ctx.sessionLost)) {
     metrics.transfers.inc({ status: 'cancelled', kind: job.kind });
     metrics.transferDuration.observe({ status: 'cancelled' }, ctx.seconds);
     log.info({ ...totals, seconds: round(ctx.seconds) }, 'transfer cancelled');
     return;
   }
-  if (ctx.shuttingDown) {
-    // Abandoned for the shutdown: nothing of it is listed by a manifest. Back to queued, so that the
-    // retry of this job runs the same transfer again instead of finding it cancelled.
-    await deps.pool.query(`UPDATE transfers SET status = 'queued' WHERE id = $1 AND NOT cancel_requested`, [job.transferId]);
+  if (ctx.shuttingDown || ctx.sessionLost) {
+    // Abandoned: nothing of it is listed by a manifest. Back to queued, so that the retry of this job
+    // runs the same transfer again instead of finding it cancelled — unless the job is no longer
+    // ours (another worker took it over while this one had lost its session, and may be running it).
+    const jobId = ctx.helpers.job.id;
+    await deps.pool.query(
+      `UPDATE transfers SET status = 'queued'
+        WHERE id = $1 AND NOT cancel_requested
+          AND EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $2 AND locked_by = $3)`,
+      [job.transferId, jobId, ctx.workerId],
+    );
     metrics.transfers.inc({ status: 'abandoned', kind: job.kind });
-    log.warn('transfer abandoned for shutdown; it will run again');
-    throw new SluiceError({ code: 'worker_shutdown', message: 'The worker stopped during this transfer.', actor: 'sluice' });
+    if (ctx.shuttingDown) {
+      // A shutdown is not the transfer's failure: give back the attempt that this run counted, so a
+      // transfer interrupted by deploys and restarts still gets all its attempts.
+      await deps.pool.query(
+        `UPDATE ${QUEUE_SCHEMA}._private_jobs SET attempts = greatest(attempts - 1, 0) WHERE id = $1 AND locked_by = $2`,
+        [jobId, ctx.workerId],
+      );
+      log.warn('transfer abandoned for shutdown; it will run again (the attempt is not counted)');
+      throw new SluiceError({ code: 'worker_shutdown', message: 'The worker stopped during this transfer.', actor: 'sluice' });
+    }
+    log.warn('transfer abandoned: this worker lost its control-store session; it will run again');
+    throw new SluiceError({ code: 'worker_session_lost', message: 'The worker lost its control-store session during this transfer.', actor: 'sluice' });
   }
 
   const error = outcome.error ?? new SluiceError({ code: 'internal', message: 'Transfer failed without an error.', actor: 'sluice' });

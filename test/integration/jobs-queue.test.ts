@@ -22,6 +22,8 @@ const settings: JobSettings = {
   shutdownGraceMs: 5000,
   deadAfterMs: 2000,
   heartbeatMs: 500,
+  checkMs: 500,
+  uploadStallMs: 60_000,
   schedulerIntervalMs: 3_600_000,
   minuteMs: 60_000,
 };

@@ -17,6 +17,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import { DESTINATION_LOCK_NAMESPACE, closeOrphanedTransfers, modelRows, modelView } from '../../src/transfer/store.js';
 import { noIdentity, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { markTested } from '../support/trust.js';
 import { until } from '../support/wait.js';
 
 let fx: TransferFixture;
@@ -120,12 +121,14 @@ test('an endpoint that refuses connections is retried on every attempt, then the
   const dst = await fx.addDestination({ tenantId: 'small', bucket: 'parked' });
   // Nothing listens on port 1: connection refused.
   await fx.control.pool.query(`UPDATE destinations SET endpoint = 'http://127.0.0.1:1' WHERE id = $1`, [dst]);
+  // As if its connection test had passed on this endpoint: the gate lets it deliver, the network refuses.
+  await markTested(fx.control.pool, [dst]);
   const worker = await startWorker({
     pool: fx.control.pool,
     databaseUrl: fx.control.url,
     log: silentLogger,
     metrics: createMetrics({ defaultMetrics: false }),
-    settings: { concurrency: 1, sourceMaxTransfers: 2, shutdownGraceMs: 5000, deadAfterMs: 60_000, heartbeatMs: 10_000, schedulerIntervalMs: 3_600_000, minuteMs: 60_000 },
+    settings: { concurrency: 1, sourceMaxTransfers: 2, shutdownGraceMs: 5000, deadAfterMs: 60_000, heartbeatMs: 10_000, checkMs: 1000, uploadStallMs: 60_000, schedulerIntervalMs: 3_600_000, minuteMs: 60_000 },
     sourceKey: 'test',
     schedule: false,
     runTransfer: pipelineTransferRunner({

@@ -23,7 +23,11 @@ export interface RecordedRequest {
 export type FaultAction =
   | { respond: { status: number; headers?: Record<string, string>; body?: string } }
   | { reset: true }
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Reads this many bytes of the request body, then stops reading and never answers: a stalled upload. */
+  | { stallAfterBytes: number }
+  /** Reads the request body at this rate, then forwards it: an upload that is slow but moving. */
+  | { bytesPerSecond: number };
 
 export interface FaultRule {
   method?: string;
@@ -49,8 +53,43 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
 
+  /** Rules acting on the body while it arrives (stall, trickle) are chosen on method and path alone. */
+  const streamingRule = (req: http.IncomingMessage) =>
+    rules.find(
+      (r) =>
+        ('stallAfterBytes' in r.action || 'bytesPerSecond' in r.action) &&
+        (r.times === undefined || r.fired < r.times) &&
+        (!r.method || r.method === req.method) &&
+        (!r.path || r.path.test(req.url ?? '/')),
+    );
+
   const server = http.createServer((req, res) => {
+    const streaming = streamingRule(req);
+    if (streaming) streaming.fired += 1;
     const chunks: Buffer[] = [];
+    let received = 0;
+    const started = Date.now();
+    if (streaming && 'stallAfterBytes' in streaming.action) {
+      const limit = streaming.action.stallAfterBytes;
+      req.on('data', (c: Buffer) => {
+        received += c.length;
+        // Stop reading: the client's writes fill the socket buffers and then wait, for ever.
+        if (received >= limit) req.pause();
+      });
+      requests.push({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers, bodyBytes: -1 });
+      return;
+    }
+    if (streaming && 'bytesPerSecond' in streaming.action) {
+      const rate = streaming.action.bytesPerSecond;
+      req.on('data', (c: Buffer) => {
+        received += c.length;
+        const due = started + (received / rate) * 1000;
+        if (due > Date.now()) {
+          req.pause();
+          setTimeout(() => req.resume(), due - Date.now());
+        }
+      });
+    }
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
@@ -59,6 +98,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       requests.push({ method: req.method ?? '', path, headers: req.headers, bodyBytes: body.length, ...(bodyText !== undefined ? { bodyText } : {}) });
       const rule = rules.find(
         (r) =>
+          !('stallAfterBytes' in r.action || 'bytesPerSecond' in r.action) &&
           (r.times === undefined || r.fired < r.times) &&
           (!r.method || r.method === req.method) &&
           (!r.path || r.path.test(path)) &&

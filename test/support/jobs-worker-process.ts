@@ -29,9 +29,10 @@ if (mode === 'record') {
     metrics: createMetrics({ defaultMetrics: false }),
     settings: loadJobSettings(),
     sourceKey: 'test',
-    runTransfer: async (job) => {
+    runTransfer: async (job, ctx) => {
       const started = new Date();
-      await sleep(runMs);
+      // Stops when the worker aborts it (shutdown, cancellation), as the real runner does.
+      await sleep(runMs, undefined, { signal: ctx.signal });
       await rt.pool.query(
         'INSERT INTO public.test_runs (transfer_id, destination_id, worker_id, started_at, finished_at) VALUES ($1, $2, $3, $4, clock_timestamp())',
         [job.transferId, job.destinationId, workerId, started],

@@ -6,6 +6,7 @@
  * The SDK's own retries are off (maxAttempts 1) by default: the object writer retries each request
  * itself with Buffers, and the connection test reports the first failure as it is.
  */
+import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
@@ -19,15 +20,27 @@ export interface ClientOptions {
   network: NetworkGuard;
   /** Time to establish a connection (default 5 s). */
   connectionTimeoutMs?: number;
-  /** Time for a whole request, including its body (default 120 s: an 8 MiB part on a slow link). */
+  /**
+   * Time for a whole request, including its body (default: none). Calls that must answer quickly
+   * (connection tests, STS) set it; uploads do not — a big part on a slow but working link may take
+   * long, and what matters is whether it moves (stallTimeoutMs).
+   */
   requestTimeoutMs?: number;
+  /**
+   * A request whose connection moved no bytes, in either direction, for this long is abandoned as
+   * stalled (default DEFAULT_STALL_TIMEOUT_MS). The caller retries it.
+   */
+  stallTimeoutMs?: number;
   /** SDK attempts per request (default 1: callers retry themselves). */
   maxAttempts?: number;
 }
 
+/** Default of SLUICE_UPLOAD_STALL_SECONDS (jobs/settings.ts), in ms. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+
 export function createS3Client(config: S3DestinationConfig, opts: ClientOptions): S3Client {
   const checksums = config.requestChecksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
-  return new S3Client({
+  const client = new S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     forcePathStyle: config.forcePathStyle,
@@ -38,8 +51,49 @@ export function createS3Client(config: S3DestinationConfig, opts: ClientOptions)
     maxAttempts: opts.maxAttempts ?? 1,
     requestHandler: guardedRequestHandler(opts.network, {
       connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
-      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+      // Node's socket inactivity timer: reset whenever bytes are read, or a write is handed to or
+      // completed by the operating system.
+      socketTimeout: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      ...(opts.requestTimeoutMs ? { requestTimeout: opts.requestTimeoutMs } : {}),
     }),
+  });
+  sendBodiesInPieces(client);
+  return client;
+}
+
+/** Size of each socket write of a request body. */
+export const BODY_PIECE_BYTES = 64 * 1024;
+
+/**
+ * The inactivity timer above is reset when a socket write completes, and a body handed over as one
+ * Buffer is one write: an 8 MiB part on a slow link would look idle until all of it is sent. So, once
+ * the request is signed and its checksums are set (both computed from the whole Buffer, as before),
+ * its body is sent as a stream of 64 KiB pieces: each piece the network takes counts as progress, and
+ * only a connection that really stops moving runs into the timer.
+ */
+function sendBodiesInPieces(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      // Every request here is an HTTP request; only its body is looked at.
+      const request = args.request as { body?: unknown } | undefined;
+      const body = request?.body;
+      if (request && body instanceof Uint8Array && body.byteLength > BODY_PIECE_BYTES) request.body = inPieces(body);
+      return next(args);
+    },
+    { step: 'deserialize', name: 'sluiceBodyInPieces' },
+  );
+}
+
+function inPieces(body: Uint8Array): Readable {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  let offset = 0;
+  return new Readable({
+    read() {
+      const end = Math.min(buf.length, offset + BODY_PIECE_BYTES);
+      this.push(buf.subarray(offset, end));
+      offset = end;
+      if (offset >= buf.length) this.push(null);
+    },
   });
 }
 
@@ -54,6 +108,7 @@ export interface DestinationClientDeps {
   network: NetworkGuard;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -70,5 +125,6 @@ export function transferClient(config: S3DestinationConfig, deps: DestinationCli
     network: deps.network,
     ...(deps.connectionTimeoutMs ? { connectionTimeoutMs: deps.connectionTimeoutMs } : {}),
     ...(deps.requestTimeoutMs ? { requestTimeoutMs: deps.requestTimeoutMs } : {}),
+    ...(deps.stallTimeoutMs ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
   });
 }

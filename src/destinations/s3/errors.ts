@@ -47,6 +47,8 @@ export const S3_ERROR_CODES = [
   'endpoint_unreachable', 'endpoint_refused', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
   'probe_audience_unregistered', 'test_object_left_behind', 'issuer_unreachable', 'signing_key_unpublished',
+  'endpoint_unreachable', 'endpoint_timeout', 'endpoint_tls', 'object_exists', 'write_conflict',
+  'conditional_writes_unsupported', 'throttled', 'transient', 'upload_stalled', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
 ] as const satisfies readonly ErrorCode[];
 
 /** Codes worth retrying with backoff: the same request may succeed a little later. */
@@ -54,6 +56,7 @@ export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'throttled',
   'transient',
   'endpoint_timeout',
+  'upload_stalled',
   'endpoint_unreachable',
   'idp_unreachable',
   'identity_unavailable',
@@ -188,6 +191,16 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
     }
     if (net && NETWORK_RESET.has(net)) {
       return make({ code: 'transient', actor: 'sluice', message: `The connection to ${where(ctx)} was reset (${net}).`, hint: 'Sluice retries this; if it persists, check the network path to the endpoint.' }, err);
+    }
+    // The client's inactivity timer (client.ts, stallTimeoutMs): the connection moved no bytes.
+    const idleMs = name === 'TimeoutError' ? /timed out after (\d+) ms of inactivity/.exec(e.message ?? '')?.[1] : undefined;
+    if (idleMs !== undefined) {
+      return make({
+        code: 'upload_stalled',
+        actor: ctx.endpoint ? 'recipient' : 'provider',
+        message: `The connection to ${where(ctx)} moved no bytes for ${Math.round(Number(idleMs) / 1000)} s${ctx.key ? ` while writing ${ctx.key}` : ''}; the request was abandoned.`,
+        hint: 'Sluice retries it. If it repeats, check the network path to the endpoint; on a link that is slow but working, raise SLUICE_UPLOAD_STALL_SECONDS.',
+      }, err);
     }
     if (name === 'TimeoutError' || net === 'ETIMEDOUT') {
       return make({

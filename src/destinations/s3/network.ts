@@ -278,6 +278,6 @@ export interface NetworkGuard {
   resolver?: Resolver;
 }
 
-export function guardedRequestHandler(guard: NetworkGuard, timeouts: { connectionTimeout: number; requestTimeout: number }) {
+export function guardedRequestHandler(guard: NetworkGuard, timeouts: { connectionTimeout: number; requestTimeout?: number; socketTimeout?: number }) {
   return { ...guardedAgents(guard.policy, guard.resolver), ...timeouts, throwOnRequestTimeout: true };
 }

@@ -66,6 +66,8 @@ export interface ObjectWriterOptions {
   retry?: RetryOptions;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** A request whose connection moved no bytes for this long is abandoned and retried (see client.ts). */
+  stallTimeoutMs?: number;
 }
 
 export interface ObjectWriterDeps {
@@ -107,6 +109,7 @@ export function createObjectWriter(config: S3DestinationConfig, deps: ObjectWrit
       network: deps.network,
       ...(opts.connectionTimeoutMs ? { connectionTimeoutMs: opts.connectionTimeoutMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      ...(opts.stallTimeoutMs ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
     });
   const log = deps.log.child({ destinationId: config.id });
   const buffers: BufferStats = { current: 0, peak: 0 };

@@ -51,6 +51,10 @@ export class CopyOut extends Readable {
   constructor(readonly text: string) {
     // A batch is one socket read (~64 KiB): 16 of them buffered is about a megabyte.
     super({ objectMode: true, highWaterMark: 16 });
+    // The connection can fail after the consumer stopped reading (or before it started): the error
+    // then has nobody to go to, and an unheard 'error' event would exit the process. A consumer's
+    // own listener (async iteration, pipeline) still receives it.
+    this.on('error', () => undefined);
   }
 
   /**

@@ -64,14 +64,12 @@ export function sourceError(err: unknown, modelName: string): SluiceError {
       cause: err,
     });
   }
-  // The source could not be reached, or dropped the connection (refused, unknown host, timeout, a
-  // server shutting down, SQLSTATE class 08): transient — the job retries it with backoff.
-  if ((code && (SOURCE_NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P03')) || /timeout exceeded when trying to connect|Connection terminated/i.test(describeError(err))) {
+  if (isConnectionLoss(err)) {
     return new SluiceError({
       code: 'source_unavailable',
-      message: `Reading model ${modelName}: the source database could not be reached (${code ?? describeError(err)}).`,
+      message: `Reading model ${modelName} stopped: the connection to the source database was lost (${describeError(err)}).`,
       actor: 'provider',
-      hint: 'Sluice retries this; if it persists, check that the source database runs and that SLUICE_SOURCE_URL points at it.',
+      hint: 'Sluice retries the transfer with backoff. If it keeps happening, check that the source database runs, that SLUICE_SOURCE_URL points at it, and that nothing terminates Sluice\'s sessions.',
       status: 503,
       cause: err,
     });
@@ -112,7 +110,18 @@ export function refusedValueError(modelName: string, column: string, primaryKeyC
   });
 }
 
-const SOURCE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+/**
+ * The connection went away rather than the query failing: the server shut down or restarted (57P01,
+ * 57P02, 57P03), the backend was terminated, the network dropped. Worth retrying; not the model's fault.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (/^57P0[123]$/.test(code) || code.startsWith('08') || NETWORK_CODES.has(code))) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /^Connection terminated|connection ended|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message);
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 function isDatabaseError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'severity' in err && typeof (err as { code?: unknown }).code === 'string';
@@ -273,7 +282,7 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts
       const refusal = isDatabaseError(err) ? parseRefusal(err) : null;
       if (refusal) return refusedValueError(spec.model.name, exported[refusal.columnIndex]?.name ?? '?', spec.model.primaryKey, refusal, lastFormat);
       // PostgreSQL's errors carry a SQLSTATE; encoder errors (DuckDB, zstd) pass through as they are.
-      return isDatabaseError(err) ? sourceError(err, spec.model.name) : err;
+      return isDatabaseError(err) || isConnectionLoss(err) ? sourceError(err, spec.model.name) : err;
     },
     async close() {
       if (closed) return;

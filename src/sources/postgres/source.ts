@@ -41,7 +41,13 @@ export function createPostgresSource(url: string, opts: PostgresSourceOptions = 
     max: limit + 1,
     application_name: applicationName,
   });
+  // A lost connection (the provider restarting PostgreSQL, a terminated backend) fails the read that
+  // used it — the transfer is retried — never the process: pg emits 'error' on the pool for an idle
+  // client and on the client itself for a checked-out one, and an unheard 'error' event exits Node.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return {
     pool,
     slots: new Semaphore(limit),
