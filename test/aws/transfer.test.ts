@@ -3,6 +3,8 @@
  * (s3:PutObject + s3:DeleteObject): a full refresh and an incremental transfer succeed, every object is
  * a conditional create, and `verify` (with the bucket owner's read access) finds the manifests signed,
  * chained and matching their files. The control store is the issuer's database, as in production.
+ * Writers follow the cursor contract (docs/change-detection.md): `updated_at` comes from now(), and a
+ * transfer runs only once those rows are below the commit-safe bound (`settle()`).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -17,6 +19,7 @@ import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing
 import { parsePublicKeys, verifyBucket } from '../../src/verify/bucket.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { settle } from '../support/transfer-fixture.js';
 import { useRgw, type TestRgw } from '../support/rgw.js';
 import { provisionStoredDestination, type ProvisionedDestination } from './destination.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
@@ -37,8 +40,8 @@ before(async () => {
   dest = await provisionStoredDestination(rgw, issuer, 'transfer', 't1');
   sql = new pg.Pool({ connectionString: sourceDb.url, max: 2 });
   await sql.query(`
-    CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, amount numeric(12,2), note text);
-    INSERT INTO orders SELECT g, 't' || (g % 2), timestamptz '2026-01-01' + g * interval '1 minute', g * 1.25, 'order ' || g
+    CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), amount numeric(12,2), note text);
+    INSERT INTO orders (id, tenant_id, amount, note) SELECT g, 't' || (g % 2), g * 1.25, 'order ' || g
       FROM generate_series(1, 200) g;
   `);
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
@@ -66,16 +69,18 @@ async function verify() {
 }
 
 test('a full refresh and then an incremental transfer succeed with only PutObject + DeleteObject', async () => {
+  await settle();
   const full = await runTransfer(deps, { destinationId: dest.config.id, kind: 'FULL_REFRESH' });
   assert.equal(full.status, 'succeeded', JSON.stringify(full.models));
   assert.equal(full.models[0]!.rows, 100, "tenant t1's half of the table");
   assert.ok(full.models[0]!.manifestKey);
 
   await sql.query(`
-    INSERT INTO orders SELECT g, 't' || (g % 2), timestamptz '2026-02-01' + g * interval '1 minute', g * 1.25, 'order ' || g
+    INSERT INTO orders (id, tenant_id, amount, note) SELECT g, 't' || (g % 2), g * 1.25, 'order ' || g
       FROM generate_series(201, 260) g;
-    UPDATE orders SET updated_at = timestamptz '2026-03-01', note = 'changed' WHERE id IN (1, 3); -- tenant t1
+    UPDATE orders SET updated_at = now(), note = 'changed' WHERE id IN (1, 3); -- tenant t1
   `);
+  await settle();
   const inc = await runTransfer(deps, { destinationId: dest.config.id });
   assert.equal(inc.status, 'succeeded', JSON.stringify(inc.models));
   assert.equal(inc.models[0]!.rows, 32, '30 new rows of t1 and 2 updated ones');
