@@ -63,6 +63,9 @@ before(async () => {
   await rgw.createOidcProvider(issuer.issuer, audiences.flatMap((a) => [a, probeAudience(a)]));
   await prepareQueue(issuer.db.pool);
   sql = new pg.Pool({ connectionString: sourceDb.url, max: 2 });
+  // pool.end() resolves before its sockets close; the database's forced drop may then terminate one, and an
+  // unhandled pool 'error' would fail the file after its tests passed.
+  sql.on('error', () => undefined);
   await sql.query(`
     CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, note text);
     INSERT INTO orders SELECT g, (ARRAY['acme', 'globex', 'session', 'putonly', 'issuer'])[g % 5 + 1], timestamptz '2026-01-01' + g * interval '1 s', 'order ' || g
