@@ -43,6 +43,8 @@ const CASES: RouteCase[] = [
   { route: 'PATCH /v1/destinations/{id}', writes: true, owner: 'owned', request: (t) => ({ method: 'PATCH', url: `/v1/destinations/${ids[t].dst}`, payload: { name: `dest ${++serial}` } }) },
   // Disabling is idempotent: a spare destination of each recipient takes every call.
   { route: 'POST /v1/destinations/{id}/disable', writes: true, owner: 'owned', request: (t) => ({ method: 'POST', url: `/v1/destinations/${ids[t].spare}/disable` }) },
+  // Allowed calls only have to pass the gate: a second delete of the same destination answers 404.
+  { route: 'DELETE /v1/destinations/{id}', writes: true, owner: 'owned', request: (t) => ({ method: 'DELETE', url: `/v1/destinations/${ids[t].spare}` }) },
   { route: 'POST /v1/destinations/{id}/test', writes: true, owner: 'owned', request: (t) => ({ method: 'POST', url: `/v1/destinations/${ids[t].dst}/test?wait=false` }) },
   { route: 'GET /v1/destinations/{id}/tests/{testId}', writes: false, owner: 'owned', request: (t) => ({ method: 'GET', url: `/v1/destinations/${ids[t].dst}/tests/ctt_none` }) },
   { route: 'GET /v1/destinations/{id}/tests', writes: false, owner: 'owned', request: (t) => ({ method: 'GET', url: `/v1/destinations/${ids[t].dst}/tests` }) },

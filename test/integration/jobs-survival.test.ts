@@ -13,7 +13,7 @@ import pg from 'pg';
 import { enqueueTransfer, prepareQueue } from '../../src/jobs/queue.js';
 import { serverUrl } from '../support/db.js';
 import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
-import { deliveredRows, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { deliveredRows, settle, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 import { until } from '../support/wait.js';
 
 describe('workers survive their dependencies', () => {
@@ -32,6 +32,8 @@ describe('workers survive their dependencies', () => {
       [nextId, n],
     );
     nextId += n;
+    // Rows reach a transfer once they are below the commit-safe bound (docs/change-detection.md).
+    await settle();
   };
   // Through the admin connection: the test's own pool loses its connections too in the second test.
   const status = async (id: string): Promise<string | undefined> =>

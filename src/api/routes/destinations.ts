@@ -120,6 +120,7 @@ export const destinationRoutes: RoutePlugin = {
     app.delete(
       '/v1/destinations/:id',
       {
+        config: { access: access.destination(true) },
         schema: {
           tags,
           security: bearer,
