@@ -124,6 +124,8 @@ async function saveDestination(tenant: string, bucket: string, roleArn: string):
   const view = await createDestination(issuer.db.pool, issuer.secrets, { config, models: { load: () => Promise.reject(new Error('not consulted')) } }, {
     recipientId: await recipientOf(tenant),
     bucket,
+    // One bucket + prefix belongs to one recipient: each recipient writes under its own prefix.
+    prefix: tenant,
     region: rgw.region,
     auth: { roleArn },
     endpoint: rgw.endpoint,

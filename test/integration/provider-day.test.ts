@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { freePort } from '../../src/control/ports.js';
 import { until } from '../support/wait.js';
+import { ensureBuilt } from '../support/build.js';
 
 interface Started {
   child: ChildProcess;
@@ -91,6 +92,8 @@ function field(text: string, re: RegExp): string {
 describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart', () => {
   const running: Started[] = [];
   before(async () => {
+    // npm start and npm run sluice run the compiled build: it must be the code under test.
+    await ensureBuilt();
     // Inside the project's .tmp: as root, the embedded PostgreSQL runs as a `postgres` user, which
     // cannot enter a private mkdtemp folder elsewhere.
     await fs.mkdir(path.resolve('.tmp'), { recursive: true });

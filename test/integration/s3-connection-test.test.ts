@@ -259,7 +259,7 @@ describe('connection test', () => {
       const del = r.steps[4]!;
       assert.equal(del.status, 'warning');
       assert.equal(del.code, 'test_object_left_behind');
-      assert.equal(del.docs, 'README.md#ct-test_object_left_behind');
+      assert.equal(del.docs, 'docs/errors.md#ct-test_object_left_behind');
       const put = proxy.requests.find((q) => q.method === 'PUT')!;
       const key = decodeURIComponent(put.path.split('?')[0]!.replace(`/${BUCKET}/`, ''));
       assert.match(key, /^acme\/exports\/_sluice\/connection-test\/[0-9a-f-]+\.txt$/);
