@@ -21,6 +21,17 @@ export const DEMO_SETUP_BUCKET = 'sluice-demo-globex';
 export const DEMO_ACCESS_KEY_ID = 'AKIASLUICEDEMO000001';
 export const DEMO_SECRET_ACCESS_KEY = 'SluiceDemoLocalBucketOnlyNotASecret00000';
 
+/**
+ * One key pair per demo tenant: an access key belongs to one recipient (a second recipient giving
+ * the same key is refused, docs/trust.md), so the walkthrough's and the setup page's recipients each
+ * get their own. Acme's is the demo destination's.
+ */
+export const DEMO_KEYS = {
+  acme: { accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY },
+  globex: { accessKeyId: 'AKIASLUICEDEMO000002', secretAccessKey: 'SluiceDemoLocalBucketOnlyNotASecret00002' },
+  initech: { accessKeyId: 'AKIASLUICEDEMO000003', secretAccessKey: 'SluiceDemoLocalBucketOnlyNotASecret00003' },
+} as const satisfies Record<string, { accessKeyId: string; secretAccessKey: string }>;
+
 export interface DemoBucket {
   endpoint: string;
   bucket: string;
@@ -83,5 +94,5 @@ function registerDemoKey(): void {
   const require = createRequire(import.meta.url);
   // s3rver keeps its accounts in a module-level registry (its own model; there is no option for it).
   const mod = require('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
-  mod.DUMMY_ACCOUNT.createKeyPair(DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY);
+  for (const key of Object.values(DEMO_KEYS)) mod.DUMMY_ACCOUNT.createKeyPair(key.accessKeyId, key.secretAccessKey);
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SluiceError } from '../core/errors.js';
 import { readEmbeddedState } from '../control/embedded.js';
-import { DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY, demoBucketPort } from './bucket.js';
+import { DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_KEYS, DEMO_SECRET_ACCESS_KEY, demoBucketPort } from './bucket.js';
 import { DEMO_TENANTS } from './dataset.js';
 import { DEMO_PREFIX, DEMO_TENANT } from './setup.js';
 
@@ -22,6 +22,8 @@ export interface DemoInfo {
   sourceUrl: string;
   modelsFile: string;
   bucket: { endpoint: string; name: string; prefix: string; accessKeyId: string; secretAccessKey: string; region: string; directory: string };
+  /** A key pair of the local bucket per demo tenant: each recipient gives its own. */
+  keys: Record<string, { accessKeyId: string; secretAccessKey: string }>;
   tenants: { demo: string; others: string[] };
 }
 
@@ -35,7 +37,9 @@ export function demoInfoLines(info: DemoInfo): string[] {
     ...(info.controlUrl ? [`  control store    ${info.controlUrl}  (the CLI finds it by itself)`] : []),
     `  API              ${info.apiUrl}${info.apiKey ? `   key: ${info.apiKey}` : ''}`,
     `  demo bucket      ${info.bucket.name} at ${info.bucket.endpoint}, region ${info.bucket.region}`,
-    `                   access key ${info.bucket.accessKeyId}, secret ${info.bucket.secretAccessKey} (local bucket only)`,
+    ...Object.entries(info.keys).map(
+      ([tenant, k]) => `                   ${`${tenant}:`.padEnd(9)}access key ${k.accessKeyId}, secret ${k.secretAccessKey} (local bucket only)`,
+    ),
     `  tenants          ${info.tenants.demo} (the demo recipient), ${info.tenants.others.join(', ')}: every one has data; initech has no recipient yet`,
     `  again            npm run sluice -- demo info`,
   ];
@@ -88,6 +92,7 @@ export function demoInfo(p: { apiUrl: string; apiKey: string | null; controlUrl:
       region: 'us-east-1',
       directory: p.directory,
     },
+    keys: DEMO_KEYS,
     tenants: { demo: DEMO_TENANT, others: DEMO_TENANTS.filter((t) => t !== DEMO_TENANT) },
   };
 }

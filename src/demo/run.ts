@@ -21,6 +21,7 @@ import { DEMO_DATABASE, demoInfo, demoInfoLines } from './info.js';
 export { DEMO_DATABASE };
 import { DEMO_PREFIX, DEMO_TENANT, enableDemoSchedule, ensureDemoDestination, type DemoDestination } from './setup.js';
 import { createPool } from '../control/db.js';
+import { COMMIT_BOUND_MARGIN_MS } from '../sources/postgres/watermark.js';
 
 
 export interface Demo {
@@ -46,6 +47,9 @@ export async function prepareDemo(rt: Runtime): Promise<Demo> {
   try {
     const { seeded } = await seedDataset(sourcePool);
     const changes = seeded ? undefined : await applyChanges(sourcePool);
+    // Rows changed less than the commit-safe margin ago belong to the next transfer
+    // (docs/change-detection.md): wait it out, so that this start's delivery shows what just changed.
+    if (changes) await sleep(COMMIT_BOUND_MARGIN_MS + 50);
     log.info({ database: DEMO_DATABASE, seeded, ...(changes ? { changes } : {}) }, 'demo source ready');
     bucket = await startDemoBucket(config.dataDir);
     const models = await demoModelsFile(config.SLUICE_CONFIG, config.dataDir);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { freePort } from '../../src/control/embedded.js';
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/demo/bucket.js';
+import { DEMO_KEYS } from '../../src/demo/bucket.js';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -147,8 +147,8 @@ describe('setup page in Chromium', () => {
 
     // A wrong bucket: the real test runs on the worker and says which step failed and why.
     await page.getByLabel('Bucket name').fill('sluice-demo-missing');
-    await page.getByLabel('Access key ID').fill(DEMO_ACCESS_KEY_ID);
-    await page.getByLabel('Secret access key').fill(DEMO_SECRET_ACCESS_KEY);
+    await page.getByLabel('Access key ID').fill(DEMO_KEYS.globex.accessKeyId);
+    await page.getByLabel('Secret access key').fill(DEMO_KEYS.globex.secretAccessKey);
     await page.screenshot({ path: path.join(SHOTS, 'setup-form.png'), fullPage: true });
     await page.getByRole('button', { name: 'Test connection' }).click();
     await page.locator('#test-phase', { hasText: 'The connection test failed' }).waitFor({ timeout: 60_000 });

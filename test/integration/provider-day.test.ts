@@ -136,8 +136,8 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
     };
     assert.match(info.stdout, /export SLUICE_ALLOW_HTTP_ENDPOINTS=true SLUICE_ENDPOINT_ALLOWLIST=127\.0\.0\.1/);
     const endpoint = field(info.stdout, /demo bucket +sluice-demo at (http:\/\/127\.0\.0\.1:\d+)/);
-    const accessKey = field(info.stdout, /access key (\S+),/);
-    const secret = field(info.stdout, /secret (\S+) \(local bucket only\)/);
+    const accessKey = field(info.stdout, /initech: +access key (\S+),/);
+    const secret = field(info.stdout, /initech: +access key \S+, secret (\S+) \(local bucket only\)/);
     assert.match(info.stdout, /tenants +acme .*initech/);
 
     const models = await sluice(['models'], exported);

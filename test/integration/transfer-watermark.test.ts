@@ -189,7 +189,9 @@ test('random writers, some holding transactions open, while transfers run back t
   const writers = Array.from({ length: 6 }, (_, i) => writer(i));
   const statuses: string[] = [];
   const methods = new Set<string>();
-  for (let n = 0; n < 36; n++) {
+  // At least 36 transfers, and as many more as it takes for the writers to commit enough (a fast,
+  // idle machine runs 36 transfers in a few seconds).
+  for (let n = 0; (n < 36 || commits < 120) && n < 400; n++) {
     const r = await runTransfer(deps, { destinationId: dst });
     statuses.push(r.status);
     for (const m of r.models) if (m.watermark) methods.add(m.watermark.method);

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { ApiApp } from '../../api/server.js';
 import { loadConfig, type Config } from '../../config.js';
 import { assertPortFree } from '../../control/ports.js';
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, demoBucketPort } from '../../demo/bucket.js';
+import { DEMO_KEYS, demoBucketPort } from '../../demo/bucket.js';
 import type { Demo } from '../../demo/run.js';
 import type { JobService } from '../../jobs/job-service.js';
 import { untilSignal } from '../../jobs/signals.js';
@@ -102,7 +102,7 @@ export function registerStart(program: Command): void {
               `                   ${setup.url}`,
               setup.destinationId
                 ? `                   (Globex is connected already: the page shows its delivery status)`
-                : `                   access key ${DEMO_ACCESS_KEY_ID}, secret ${DEMO_SECRET_ACCESS_KEY} (the local bucket's demo key)`,
+                : `                   access key ${DEMO_KEYS.globex.accessKeyId}, secret ${DEMO_KEYS.globex.secretAccessKey} (Globex's key to the local bucket)`,
               '',
             ].join('\n'),
           );
