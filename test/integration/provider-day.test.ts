@@ -200,7 +200,9 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
         const m = t.results.find((r) => r.model === 'orders');
         return m && m.status === 'running' && m.rows > 0 ? m : undefined;
       },
-      120_000,
+      // Generous: on 2026-11-30 (2 cores, idle) this 302 k-row Parquet read first showed rows after
+      // about 110 s, far slower than the bench's pipeline; see docs/operations-day-one.md.
+      300_000,
     );
     assert.ok(mid.progressAt, `progress mid-transfer: ${JSON.stringify(mid)}`);
     assert.ok(mid.estimatedRows && mid.estimatedRows > 100_000, `the planner's estimate as a total: ${mid.estimatedRows}`);
