@@ -157,6 +157,10 @@ describe('workers: crash recovery and graceful shutdown', () => {
     assert.ok(midway.ok, JSON.stringify(midway.problems.slice(0, 5)));
 
     const next = worker();
+    // Started (its signal handlers installed) before it is stopped below: the transfer may already
+    // have completed within the first worker's grace period, and a SIGTERM during start-up is not
+    // the graceful stop this test is about.
+    await workerIdOf(next);
     await waitFor('the interrupted transfer to complete', allDone([transferId]), 90_000);
     const source = await fx.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM events WHERE tenant_id = 't1'`);
     const delivered = new Set((await deliveredRows(fx.s3, 'crash', 'exports/t1', 'events')).map((r) => String(r.id)));

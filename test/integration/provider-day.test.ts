@@ -201,7 +201,7 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
         return m && m.status === 'running' && m.rows > 0 ? m : undefined;
       },
       // Generous: on 2026-11-30 (2 cores, idle) this 302 k-row Parquet read first showed rows after
-      // about 110 s, far slower than the bench's pipeline; see docs/operations-day-one.md.
+      // about 110 s, far slower than the bench's pipeline (the cause is still open).
       300_000,
     );
     assert.ok(mid.progressAt, `progress mid-transfer: ${JSON.stringify(mid)}`);
