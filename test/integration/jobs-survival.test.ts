@@ -110,7 +110,8 @@ describe('workers survive their dependencies', () => {
   });
 
   it('losing every control-store connection mid-transfer fails the transfer, not the worker; it reconnects and the retry completes', async () => {
-    await addRows(3000);
+    // Enough rows that the transfer is still running when its connections are cut, on an idle machine too.
+    await addRows(30000);
     const { transferId } = await enqueueTransfer(fx.control.pool, { destinationId: dst });
     await until('the transfer to run', async () => (await status(transferId)) === 'running', 60_000);
     await sleep(500);
@@ -121,9 +122,9 @@ describe('workers survive their dependencies', () => {
     assert.ok(rows[0]!.n >= 3, `terminated ${rows[0]!.n} connections`);
     await until('the transfer to succeed on retry', async () => (await status(transferId)) === 'succeeded', 90_000);
     assert.ok(alive(), `the worker exited:\n${worker.output().slice(-3000)}`);
-    const out = worker.output();
-    assert.match(out, /lost the control-store session that shows this worker is alive; reconnecting/);
-    assert.match(out, /control-store session restored/);
+    // The liveness check notices the lost session on its next round (every second): wait for its lines.
+    await worker.waitFor(/lost the control-store session that shows this worker is alive; reconnecting/);
+    await worker.waitFor(/control-store session restored/);
     await allDelivered();
     // The worker is still a worker: it runs the next transfer as usual.
     await addRows(100);
