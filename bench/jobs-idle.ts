@@ -45,6 +45,8 @@ const log = createLogger({ level: 'warn', format: 'json', destination: process.s
 const control = await freshDatabase({ prefix: 'sluice_bench_jobs' });
 const source = await freshDatabase({ migrate: false, prefix: 'sluice_bench_src' });
 const s3 = await startS3(['bench']);
+// .tmp/ is git-ignored and absent on a fresh clone.
+await fs.mkdir(path.resolve('.tmp'), { recursive: true });
 const workDir = await fs.mkdtemp(path.resolve('.tmp', 'bench-jobs-'));
 try {
   await prepareQueue(control.pool);
