@@ -28,6 +28,7 @@ import { freshDatabase } from '../test/support/db.js';
 import { insertDestinations } from '../test/support/jobs-fixtures.js';
 import { spawnWorker, stopProc, workerIdOf } from '../test/support/jobs-processes.js';
 import { startS3 } from '../test/support/s3.js';
+import { markTested } from '../test/support/trust.js';
 import type { TransferJob } from '../src/jobs/queue.js';
 
 const arg = (name: string, def: number): number => {
@@ -57,7 +58,7 @@ try {
   await src.end();
   const modelsFile = path.join(workDir, 'sluice.yaml');
   await fs.writeFile(modelsFile, 'models:\n  - name: events\n    table: public.events\n    cursor: updated_at\n    tenant: tenant_id\n');
-  const usable = async (ids: string[]): Promise<void> => {
+  const usable = async (ids: string[], enabled = true): Promise<void> => {
     // Real encrypted secrets and the s3rver endpoint (the fixture's are placeholders).
     await control.pool.query(
       `UPDATE destinations d SET access_key_id = 'S3RVER', secret_access_key = x.s, endpoint = $3, conditional_writes = false,
@@ -65,6 +66,10 @@ try {
          FROM unnest($1::text[], $2::bytea[]) AS x(id, s) WHERE d.id = x.id`,
       [ids, ids.map((id) => box.encrypt('S3RVER', `destination:${id}:secret_access_key`)), s3.endpoint],
     );
+    // The delivery gate wants a passing connection test of these very settings; markTested enables
+    // the destination, so the cycle's destinations are disabled again until the workers are up.
+    await markTested(control.pool, ids);
+    if (!enabled) await control.pool.query('UPDATE destinations SET enabled = false WHERE id = ANY($1)', [ids]);
   };
 
   // 1. An incremental transfer with nothing new, in process.
@@ -106,7 +111,7 @@ try {
   // 2. One scheduling cycle over N due destinations, nothing new, 2 worker processes.
   const t0 = performance.now();
   const many = await insertDestinations(control.pool, N, { enabled: false, bucket: 'bench' });
-  for (let i = 0; i < many.length; i += 2000) await usable(many.slice(i, i + 2000).map((d) => d.id));
+  for (let i = 0; i < many.length; i += 2000) await usable(many.slice(i, i + 2000).map((d) => d.id), false);
   console.log(`\n${N} destinations created in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const env = {
     DATABASE_URL: control.url,
