@@ -31,7 +31,7 @@ export interface Metrics {
   watermarkFallbacks: Counter<'model' | 'reason'>;
   scheduled: Counter;
   workersRecovered: Counter;
-  /** Reads queue depth and age with `read` at every scrape (jobs/queue.ts's queueStats). */
+  /** Reads queue depth and age with `read` at every scrape (jobs/queue-stats.ts's queueStats). */
   observeQueue(read: () => Promise<QueueStats>): void;
 }
 

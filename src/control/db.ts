@@ -7,6 +7,8 @@ import pg from 'pg';
 import type { Logger } from '../core/log.js';
 
 export type { Pool, PoolClient, Queryable } from '../core/pg.js';
+// The one transaction helper, kept in core/ so the transfer stores can use it too.
+export { withTransaction } from '../core/pg.js';
 
 export const SCHEMA = 'sluice';
 
@@ -37,22 +39,6 @@ export function guardPoolErrors(pool: pg.Pool, onError?: (err: Error) => void): 
   });
 }
 const guarded = new WeakSet<pg.Pool>();
-
-/** Runs `fn` in a transaction on one client; rolls back on any error. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 /** Creates a database if it does not exist (used for the embedded default and by tests). */
 export async function ensureDatabase(serverUrl: string, name: string, log?: Logger): Promise<string> {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDatabase } from '../control/db.js';
 import type { Pool } from '../control/db.js';
 import { SluiceError, describeError } from '../core/errors.js';
-import { enqueueTransfer } from '../jobs/queue.js';
+import { enqueueTransfer } from '../jobs/enqueue.js';
 import type { ConnectionTester } from '../jobs/outcomes.js';
 import type { Logger } from '../core/log.js';
 import type { Runtime } from '../runtime.js';

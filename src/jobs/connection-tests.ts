@@ -16,7 +16,8 @@ import { withTransaction } from '../control/db.js';
 import type { ConnectionTestResult, ConnectionTestStep } from '../destinations/s3/types.js';
 import { SluiceError, notFound, type DatedErrorRecord } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { QUEUE_SCHEMA, addConnectionTestJob, connectionTestJobKey, prepareQueue } from './queue.js';
+import { addConnectionTestJob } from './queue-jobs.js';
+import { QUEUE_SCHEMA, connectionTestJobKey, prepareQueue } from './queue.js';
 import type { ConnectionTester } from './outcomes.js';
 
 export type ConnectionTestStatus = 'queued' | 'running' | 'passed' | 'failed' | 'error';

@@ -2,16 +2,20 @@
  * Locks held for the length of a transfer, on one dedicated control-store connection (session
  * advisory locks: they vanish with the connection, so a killed worker never leaves one behind).
  *
- * - The destination lock makes "one transfer per destination at a time" hold: a transfer triggered
- *   while another runs waits for it, and if a worker was presumed dead and its job handed to another
- *   while the first is in fact still running, the second does not start.
+ * - The destination lock (transfer/destination-lock.ts, the one every transfer takes) makes "one
+ *   transfer per destination at a time" hold: a transfer triggered while another runs waits for it,
+ *   and if a worker was presumed dead and its job handed to another while the first is in fact still
+ *   running, the second does not start. Taken here, before the wait for a source slot, and handed to
+ *   the runner, so that a busy destination does not hold a slot.
  * - Source slots cap the transfers running against one source database across all workers: slot
  *   n of source s is the advisory lock (hash(s), n).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from '../control/db.js';
+import { tryLockDestination, type DestinationLock } from '../transfer/destination-lock.js';
 
 export interface TransferLocks {
+  destination: DestinationLock;
   release(): Promise<void>;
 }
 
@@ -32,10 +36,8 @@ export async function acquireTransferLocks(
   const client = await pool.connect();
   let ok = false;
   try {
-    const dst = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('sluice:destination'), hashtext($1)) AS ok", [
-      opts.destinationId,
-    ]);
-    if (!dst.rows[0]?.ok) throw new LockUnavailable('destination');
+    const destination = await tryLockDestination(client, opts.destinationId);
+    if (!destination) throw new LockUnavailable('destination');
     for (;;) {
       opts.signal?.throwIfAborted();
       if (await takeSourceSlot(client, opts.sourceKey, opts.maxPerSource)) break;
@@ -43,6 +45,7 @@ export async function acquireTransferLocks(
     }
     ok = true;
     return {
+      destination,
       async release() {
         try {
           await client.query('SELECT pg_advisory_unlock_all()');

@@ -1,33 +1,16 @@
 /**
- * What the worker expects of the code that runs its jobs: a transfer runner and a connection tester,
- * and the outcomes they report (which decide retry, needs attention or failure).
+ * What the worker expects of the code that runs its jobs: a transfer runner (reporting the
+ * transfer's one result type, transfer/result.ts) and a connection tester, whose outcomes decide
+ * retry, needs attention or failure.
  */
 import type { Logger } from '../core/log.js';
 import type { ConnectionTestResult, ConnectionTestStep } from '../destinations/s3/types.js';
+import type { DestinationLock } from '../transfer/destination-lock.js';
+import type { TransferResult } from '../transfer/result.js';
 import type { TransferJob } from './queue.js';
 
-/** Per-model result of a transfer, as far as the worker needs it (metrics and logs). */
-export interface ModelOutcome {
-  model: string;
-  rows: number;
-  bytes: number;
-  files: number;
-  /** Seconds spent reading the source, when the pipeline measured it. */
-  sourceSeconds?: number;
-  /** How the read's upper end was fixed (commit-safe or the lookback, and why). */
-  watermark?: { method: 'commit_safe' | 'lookback'; fallback: string | null; lagSeconds: number | null };
-  error?: unknown;
-}
-
-export interface TransferOutcome {
-  transferId: string;
-  status: 'succeeded' | 'failed' | 'cancelled';
-  models: ModelOutcome[];
-  /** The failure that decides what happens next (retry, needs attention, fail). */
-  error?: unknown;
-}
-
 export interface JobContext {
+  /** The job's stop signal: for a transfer, its cancellation (transfer/cancellation.ts), shutdown and a lost session. */
   signal: AbortSignal;
   /** Logger with the transfer and destination ids bound. */
   log: Logger;
@@ -35,8 +18,11 @@ export interface JobContext {
   progress?: (steps: readonly ConnectionTestStep[]) => Promise<void>;
 }
 
-/** Runs one transfer to its end: commits what it can, and reports. */
-export type TransferRunner = (job: TransferJob, ctx: JobContext) => Promise<TransferOutcome>;
+/**
+ * Runs one transfer to its end: commits what it can, and reports; throws when it could not run at all.
+ * `lock`: the destination's lock, when the caller (the worker) holds it already.
+ */
+export type TransferRunner = (job: TransferJob, ctx: JobContext & { lock?: DestinationLock }) => Promise<TransferResult>;
 
 export interface ConnectionTestOutcome {
   passed: boolean;

@@ -14,10 +14,11 @@ import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { PostgresSource } from '../sources/postgres/source.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';
-import { runTransfer, type TransferDeps, type TransferResult } from '../transfer/run.js';
+import type { TransferDeps } from '../transfer/deps.js';
+import { runTransfer } from '../transfer/run.js';
 import { transferDeps } from './transfer-deps.js';
 import type { ModelDefinition, TransferSource } from '../core/types.js';
-import type { ConnectionTester, TransferOutcome, TransferRunner } from './outcomes.js';
+import type { ConnectionTester, TransferRunner } from './outcomes.js';
 
 export interface PipelineDeps {
   pool: Pool;
@@ -39,8 +40,8 @@ export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
   // The runner binds the transfer and destination ids to its log itself.
   const network = { policy: endpointPolicy(deps.config) };
   const base = transferDeps({ pool: deps.pool, secrets: deps.secrets, log: deps.log, identity: deps.identity, source, network });
-  return async (job, ctx) => {
-    const result = await runTransfer(
+  return (job, ctx) =>
+    runTransfer(
       {
         ...base,
         objectWriter: (config) =>
@@ -61,28 +62,9 @@ export function pipelineTransferRunner(deps: PipelineDeps): TransferRunner {
         ...(job.from !== undefined ? { from: job.from } : {}),
         ...(job.to !== undefined ? { to: job.to } : {}),
         signal: ctx.signal,
+        ...(ctx.lock ? { lock: ctx.lock } : {}),
       },
     );
-    return outcomeOf(result);
-  };
-}
-
-/** The runner's result as the worker needs it: a failed model's error decides retry or attention. */
-export function outcomeOf(result: TransferResult): TransferOutcome {
-  const models = result.models.map((m) => ({
-    model: m.model,
-    rows: m.rows,
-    bytes: m.bytes,
-    files: m.files,
-    ...(m.watermark ? { watermark: { method: m.watermark.method, fallback: m.watermark.fallback, lagSeconds: m.watermark.lagSeconds } } : {}),
-    ...(m.error ? { error: m.error } : {}),
-  }));
-  if (result.status === 'succeeded') return { transferId: result.id, status: 'succeeded', models };
-  if (result.status === 'cancelled') return { transferId: result.id, status: 'cancelled', models };
-  // A recipient-side failure of any model outranks the others: retrying cannot fix it.
-  const errors = result.models.flatMap((m) => (m.error ? [m.error] : []));
-  const error = errors.find((e) => e.actor === 'recipient') ?? errors[0];
-  return { transferId: result.id, status: 'failed', models, ...(error ? { error } : {}) };
 }
 
 /** Observes how long opening a model's read takes on the source (its snapshot and window query). */

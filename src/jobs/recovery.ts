@@ -17,34 +17,16 @@
  * recoverDeadWorkers is the one place that decides this; anything that must tidy up after dead workers
  * (a process starting, a test, an operator command) calls it.
  */
-import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Queryable } from '../control/db.js';
+import type { Pool, Queryable } from '../control/db.js';
 import { SCHEMA } from '../control/db.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { closeOrphanedTransfers } from '../transfer/store.js';
+import { closeOrphanedTransfers } from '../transfer/interrupted.js';
 import { closeAbandonedConnectionTests } from './connection-tests.js';
-import { QUEUE_SCHEMA } from './queue.js';
-
-/** First key of every liveness lock; the second is the holder's backend pid (unique among live sessions). */
-export const LIVENESS_LOCK_NAMESPACE = 0x5117e;
-
-/** Writes the heartbeat. Returns false when the row was missing: someone took this worker for dead. */
-export async function beat(db: Queryable, workerId: string, concurrency: number): Promise<boolean> {
-  const { rows } = await db.query<{ existed: boolean }>(
-    `INSERT INTO workers (id, hostname, pid, concurrency) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
-     RETURNING (xmax <> 0) AS existed`,
-    [workerId, os.hostname(), process.pid, concurrency],
-  );
-  return rows[0]?.existed ?? false;
-}
-
-export async function retire(db: Queryable, workerId: string): Promise<void> {
-  await db.query('DELETE FROM workers WHERE id = $1', [workerId]);
-}
+import { unlockJobsOf } from './queue-jobs.js';
+import { beat, LIVENESS_LOCK_NAMESPACE, registerSession, removeDeadWorkers } from './workers.js';
 
 /**
  * Unlocks the jobs of dead workers (see the module comment); returns their ids. Safe to run from
@@ -52,36 +34,10 @@ export async function retire(db: Queryable, workerId: string): Promise<void> {
  * is harmless. Wakes the workers listening for jobs so that the unlocked ones start at once.
  */
 export async function recoverDeadWorkers(db: Queryable, deadAfterMs: number): Promise<string[]> {
-  const { rows } = await db.query<{ ids: string[] | null }>(
-    `WITH dead AS (
-       DELETE FROM workers w
-        WHERE w.last_seen_at < now() - $1::float8 * interval '1 millisecond'
-           OR (w.session_pid IS NOT NULL AND NOT EXISTS (
-                 SELECT 1 FROM pg_locks l
-                  WHERE l.locktype = 'advisory' AND l.granted AND l.pid = w.session_pid
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    AND l.classid = $2::int::oid AND l.objid = w.session_pid::oid AND l.objsubid = 2))
-       RETURNING id
-     ), unregistered AS (
-       SELECT DISTINCT j.locked_by AS id
-         FROM ${QUEUE_SCHEMA}._private_jobs j
-        WHERE j.locked_by IS NOT NULL
-          AND j.locked_at < now() - $1::float8 * interval '1 millisecond'
-          AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = j.locked_by)
-     )
-     SELECT array_agg(id) AS ids FROM (SELECT id FROM dead UNION SELECT id FROM unregistered) x`,
-    [deadAfterMs, LIVENESS_LOCK_NAMESPACE],
-  );
-  const ids = rows[0]?.ids ?? [];
+  const ids = await removeDeadWorkers(db, deadAfterMs);
   if (ids.length > 0) {
-    const { rows: held } = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM ${QUEUE_SCHEMA}._private_jobs WHERE locked_by = ANY($1::text[])`,
-      [ids],
-    );
-    await db.query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers($1::text[])`, [ids]);
-    // graphile-worker's own wake-up signal, as add_job sends it, with how many jobs came free: idle
-    // workers fetch them now rather than at their next poll. (After the unlock has committed.)
-    await db.query(`SELECT pg_notify('jobs:insert', json_build_object('count', $1::int)::text)`, [held[0]?.n ?? 0]);
+    // Idle workers are woken to fetch them now rather than at their next poll.
+    await unlockJobsOf(db, ids);
     // A connection test that was on its last attempt will not run again: say so on its row.
     await closeAbandonedConnectionTests(db, Math.min(deadAfterMs, ABANDONED_TEST_MIN_AGE_MS));
   }
@@ -105,7 +61,7 @@ export interface HeartbeatOptions {
   onPresumedDead?: () => void;
 }
 
-export function startHeartbeat(db: Queryable, log: Logger, opts: HeartbeatOptions): Heartbeat {
+export function startHeartbeat(db: Pool, log: Logger, opts: HeartbeatOptions): Heartbeat {
   let stopped = false;
   let first = true;
   let current: Promise<void> = Promise.resolve();
@@ -199,11 +155,7 @@ export function startLiveness(databaseUrl: string, log: Logger, opts: LivenessOp
     try {
       await c.connect();
       await c.query('SELECT pg_advisory_lock($1, pg_backend_pid())', [LIVENESS_LOCK_NAMESPACE]);
-      await c.query(
-        `INSERT INTO workers (id, hostname, pid, concurrency, session_pid) VALUES ($1, $2, $3, $4, pg_backend_pid())
-         ON CONFLICT (id) DO UPDATE SET session_pid = pg_backend_pid(), last_seen_at = now()`,
-        [opts.workerId, os.hostname(), process.pid, opts.concurrency],
-      );
+      await registerSession(c, opts.workerId, opts.concurrency);
     } catch (err) {
       await c.end().catch(() => undefined);
       throw err;

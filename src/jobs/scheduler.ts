@@ -8,7 +8,9 @@ import { SluiceError } from '../core/errors.js';
 import type { Queryable } from '../control/db.js';
 import type { Logger } from '../core/log.js';
 import { deliverableSql } from '../control/delivery-gate.js';
-import { QUEUE_SCHEMA, TRANSFER_MAX_ATTEMPTS, TRANSFER_TASK } from './queue.js';
+import { insertScheduledTransfersSql } from '../transfer/store/transfers.js';
+import { addScheduledTransferJobsSql } from './queue-jobs.js';
+import { QUEUE_SCHEMA } from './queue.js';
 
 export interface ScheduleOptions {
   /** Length of a schedule minute (60 000 except in tests). */
@@ -21,7 +23,9 @@ export interface ScheduleOptions {
 // worker and the runner apply one destination at a time).
 // A destination already having a waiting transfer (a manual trigger, or a retry backing off) is not
 // given a second one: that one delivers everything up to its start anyway. The transfer (id in the
-// shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same statement.
+// shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same statement,
+// by the clauses the transfers table's and the queue's owners write (one statement keeps a pass
+// over thousands of destinations cheap).
 const SCHEDULE_SQL = `
 WITH due AS (
   SELECT d.id, d.frequency_minutes
@@ -45,16 +49,9 @@ WITH due AS (
            SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs j
             WHERE j.key = 'transfer:' || a.id AND j.locked_at IS NULL AND j.attempts < j.max_attempts)
 ), recorded AS (
-  INSERT INTO transfers (id, destination_id, kind)
-  SELECT transfer_id, destination_id, 'INCREMENTAL' FROM minted
-  RETURNING id, destination_id
+  ${insertScheduledTransfersSql('minted')}
 ), enqueued AS (
-  SELECT ${QUEUE_SCHEMA}.add_job(
-           '${TRANSFER_TASK}',
-           json_build_object('transferId', r.id, 'destinationId', r.destination_id, 'kind', 'INCREMENTAL', 'trigger', 'schedule'),
-           job_key => 'transfer:' || r.destination_id,
-           max_attempts => ${TRANSFER_MAX_ATTEMPTS})
-    FROM recorded r
+  ${addScheduledTransferJobsSql('recorded')}
 )
 SELECT (SELECT count(*) FROM advanced)::int AS due, (SELECT count(*) FROM enqueued)::int AS enqueued`;
 

@@ -18,7 +18,7 @@ import { endpointPolicy } from '../control/destinations.js';
 import type { NetworkGuard } from '../destinations/s3/network.js';
 import type { Runtime } from '../runtime.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';
-import type { TransferDeps } from '../transfer/run.js';
+import type { TransferDeps } from '../transfer/deps.js';
 import type { TransferSource } from '../core/types.js';
 
 /** The control-store half of TransferDeps, for a given source and identity. */

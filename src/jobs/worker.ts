@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
-import { createPool, type Pool } from '../control/db.js';
+import { createPool, withTransaction, type Pool } from '../control/db.js';
 import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
@@ -13,19 +13,17 @@ import { checkDelivery, isDeliveryRefusal } from '../control/delivery-gate.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
 import { classifyFailure, persistedNetworkFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
-import {
-  CONNECTION_TEST_TASK,
-  TRANSFER_TASK,
-  QUEUE_SCHEMA,
-  graphileLogger,
-  prepareQueue,
-  requeueBusyTransfer,
-  type ConnectionTestJob,
-  type TransferJob,
-} from './queue.js';
-import { startHeartbeat, startLiveness, retire, type Heartbeat, type Liveness } from './recovery.js';
+import { isCancelRequest, watchCancellation } from '../transfer/cancellation.js';
+import { decidingError, type TransferResult } from '../transfer/result.js';
+import { failQueuedTransfer, markTransferQueuedAgain } from '../transfer/store/transfers.js';
+import { requeueBusyTransfer } from './enqueue.js';
+import { graphileLogger } from './graphile-logger.js';
+import { giveBackAttempt, jobHeldBy } from './queue-jobs.js';
+import { CONNECTION_TEST_TASK, TRANSFER_TASK, prepareQueue, type ConnectionTestJob, type TransferJob } from './queue.js';
+import { startHeartbeat, startLiveness, type Heartbeat, type Liveness } from './recovery.js';
 import { startScheduler, type Scheduler } from './scheduler.js';
-import type { ConnectionTestOutcome, ConnectionTester, TransferOutcome, TransferRunner } from './outcomes.js';
+import type { ConnectionTestOutcome, ConnectionTester, TransferRunner } from './outcomes.js';
+import { retire } from './workers.js';
 import type { JobSettings } from './settings.js';
 
 export interface WorkerDeps {
@@ -62,23 +60,9 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const queuePool = createPool(deps.databaseUrl, { max: settings.concurrency + 4, applicationName: 'sluice-worker' });
   const lockPool = createPool(deps.databaseUrl, { max: settings.concurrency + 1, applicationName: 'sluice-worker-locks' });
   // Both pools come from createPool, whose clients never turn a lost connection into an unheard 'error'.
-  const active = new Map<string, AbortController>();
-  // Transfers aborted because this worker lost its liveness session: other workers may run them now.
+  // Transfers running here, by id; aborted when this worker loses its liveness session: other workers
+  // may run them now. (A cancel request reaches a transfer through transfer/cancellation.ts.)
   const lostSession = new Map<string, AbortController>();
-  let cancelTimer: NodeJS.Timeout | undefined;
-
-  const pollCancellations = async (): Promise<void> => {
-    if (active.size === 0) return;
-    const { rows } = await deps.pool.query<{ id: string }>(
-      'SELECT id FROM transfers WHERE id = ANY($1::text[]) AND cancel_requested',
-      [[...active.keys()]],
-    );
-    for (const r of rows) active.get(r.id)?.abort(new SluiceError({ code: 'cancelled', message: 'Transfer cancelled.' }));
-  };
-  cancelTimer = setInterval(() => {
-    pollCancellations().catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not check cancellations'));
-  }, 1000);
-  cancelTimer.unref();
 
   const transferTask: Task = async (payload, helpers) => {
     const job = payload as TransferJob;
@@ -88,21 +72,19 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     const verdict = await checkDelivery(deps.pool, job.destinationId);
     if (!verdict.allowed) {
       jlog.info({ code: verdict.code }, 'skipping transfer: the delivery gate refused it');
-      await deps.pool.query(
-        `UPDATE transfers SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'queued'`,
-        [job.transferId, { code: verdict.code, actor: verdict.actor, message: verdict.message, hint: verdict.hint }],
-      );
+      await failQueuedTransfer(deps.pool, job.transferId, { code: verdict.code, actor: verdict.actor, message: verdict.message, hint: verdict.hint });
       metrics.transfers.inc({ status: 'skipped', kind: job.kind });
       return;
     }
-    const cancel = new AbortController();
     const lost = new AbortController();
-    active.set(job.transferId, cancel);
     lostSession.set(job.transferId, lost);
-    const signal = AbortSignal.any([cancel.signal, lost.signal, helpers.abortSignal]);
+    // The transfer's one stop signal, from the job's start (the wait for a source slot included): the
+    // runner joins the same one.
+    const cancellation = watchCancellation(deps.pool, job.transferId, AbortSignal.any([lost.signal, helpers.abortSignal]));
+    const signal = cancellation.signal;
     let locks: TransferLocks | undefined;
     const started = process.hrtime.bigint();
-    let outcome: TransferOutcome;
+    let outcome: Outcome;
     try {
       locks = await acquireTransferLocks(lockPool, {
         destinationId: job.destinationId,
@@ -111,11 +93,12 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
         signal,
       });
       jlog.info({ kind: job.kind, trigger: job.trigger, attempt: helpers.job.attempts }, 'transfer started');
-      outcome = await deps.runTransfer(job, { signal, log: jlog });
+      const result = await deps.runTransfer(job, { signal, log: jlog, lock: locks.destination });
+      outcome = { status: result.status, models: result.models, error: decidingError(result) };
     } catch (err) {
-      outcome = { transferId: job.transferId, status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
+      outcome = { status: signal.aborted ? 'cancelled' : 'failed', models: [], error: err };
     } finally {
-      active.delete(job.transferId);
+      cancellation.stop();
       lostSession.delete(job.transferId);
       await locks?.release().catch((err: unknown) => jlog.warn({ err: describeError(err) }, 'could not release transfer locks'));
     }
@@ -129,7 +112,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     return finishTransfer(deps, job, outcome, {
       seconds,
       log: jlog,
-      userCancelled: cancel.signal.aborted,
+      userCancelled: isCancelRequest(signal.reason),
       shuttingDown: helpers.abortSignal.aborted,
       sessionLost: lost.signal.aborted,
       workerId: id,
@@ -214,7 +197,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      wlog.info({ running: active.size, graceSeconds: settings.shutdownGraceMs / 1000 }, 'worker stopping: no new jobs; running transfers get the grace period');
+      wlog.info({ running: lostSession.size, graceSeconds: settings.shutdownGraceMs / 1000 }, 'worker stopping: no new jobs; running transfers get the grace period');
       // Every step below is bounded by what is left of the grace period, so the whole stop fits in it.
       const deadline = Date.now() + settings.shutdownGraceMs;
       const left = (): number => Math.max(100, deadline - Date.now());
@@ -222,8 +205,6 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       // Past 80 % of the grace period, stop waiting: the jobs are released for another worker either way.
       const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs * 0.8).unref());
       await Promise.race([Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).catch(() => undefined), hard]);
-      if (cancelTimer) clearInterval(cancelTimer);
-      cancelTimer = undefined;
       await heartbeat.stop();
       await liveness.stop();
       await retire(deps.pool, id).catch(() => undefined);
@@ -236,16 +217,24 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
 
   return {
     id,
-    running: () => active.size,
+    running: () => lostSession.size,
     stop,
     promise: workerPool.promise.then(() => stopping),
   };
 }
 
+/** How a transfer job ended: the runner's result, or what it threw (then no models). */
+interface Outcome {
+  status: TransferResult['status'];
+  models: TransferResult['models'];
+  /** The failure that decides what happens next (retry, needs attention, fail). */
+  error?: unknown;
+}
+
 async function finishTransfer(
   deps: WorkerDeps,
   job: TransferJob,
-  outcome: TransferOutcome,
+  outcome: Outcome,
   ctx: { seconds: number; log: Logger; userCancelled: boolean; shuttingDown: boolean; sessionLost: boolean; workerId: string; helpers: JobHelpers },
 ): Promise<void> {
   const { metrics } = deps;
@@ -255,10 +244,9 @@ async function finishTransfer(
       if (m.watermark.lagSeconds !== null) metrics.watermarkLag.set({ model: m.model }, m.watermark.lagSeconds);
       if (m.watermark.method === 'lookback') metrics.watermarkFallbacks.inc({ model: m.model, reason: m.watermark.fallback ?? 'unknown' });
     }
-    if (m.error !== undefined) continue;
+    if (m.error) continue;
     metrics.rowsDelivered.inc({ model: m.model }, m.rows);
     metrics.bytesDelivered.inc({ model: m.model }, m.bytes);
-    if (m.sourceSeconds !== undefined) metrics.sourceQuerySeconds.observe({ model: m.model }, m.sourceSeconds);
   }
   const totals = outcome.models.reduce((t, m) => ({ rows: t.rows + m.rows, bytes: t.bytes + m.bytes, files: t.files + m.files }), { rows: 0, bytes: 0, files: 0 });
 
@@ -279,20 +267,14 @@ async function finishTransfer(
     // runs the same transfer again instead of finding it cancelled — unless the job is no longer
     // ours (another worker took it over while this one had lost its session, and may be running it).
     const jobId = ctx.helpers.job.id;
-    await deps.pool.query(
-      `UPDATE transfers SET status = 'queued'
-        WHERE id = $1 AND NOT cancel_requested
-          AND EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $2 AND locked_by = $3)`,
-      [job.transferId, jobId, ctx.workerId],
-    );
+    await withTransaction(deps.pool, async (tx) => {
+      if (await jobHeldBy(tx, jobId, ctx.workerId)) await markTransferQueuedAgain(tx, job.transferId);
+    });
     metrics.transfers.inc({ status: 'abandoned', kind: job.kind });
     if (ctx.shuttingDown) {
       // A shutdown is not the transfer's failure: give back the attempt that this run counted, so a
       // transfer interrupted by deploys and restarts still gets all its attempts.
-      await deps.pool.query(
-        `UPDATE ${QUEUE_SCHEMA}._private_jobs SET attempts = greatest(attempts - 1, 0) WHERE id = $1 AND locked_by = $2`,
-        [jobId, ctx.workerId],
-      );
+      await giveBackAttempt(deps.pool, jobId, ctx.workerId);
       log.warn('transfer abandoned for shutdown; it will run again (the attempt is not counted)');
       throw new SluiceError({ code: 'worker_shutdown', message: 'The worker stopped during this transfer.', actor: 'sluice' });
     }

@@ -15,7 +15,6 @@ import { testSavedDestination } from '../../src/control/destination-tests.js';
 import { recordConnectionTest } from '../../src/control/destinations.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
-import { outcomeOf } from '../../src/jobs/pipeline-jobs.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
@@ -25,7 +24,8 @@ import { checkDelivery } from '../../src/control/delivery-gate.js';
 import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { controlStoreSigner } from '../../src/control/signing-keys.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
-import { runTransfer, type TransferDeps } from '../../src/transfer/run.js';
+import { type TransferDeps } from '../../src/transfer/deps.js';
+import { runTransfer } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
@@ -159,7 +159,7 @@ async function startTransferWorker(): Promise<Worker> {
     sourceKey: 'gate',
     schedule: false,
     runTransfer: async (job, ctx) =>
-      outcomeOf(await runTransfer(deps, { destinationId: job.destinationId, transferId: job.transferId, kind: job.kind, signal: ctx.signal })),
+      runTransfer(deps, { destinationId: job.destinationId, transferId: job.transferId, kind: job.kind, signal: ctx.signal, ...(ctx.lock ? { lock: ctx.lock } : {}) }),
     runConnectionTest: () => Promise.reject(new Error('connection tests run in the test itself here')),
   });
 }

@@ -4,17 +4,21 @@ import { after, before, describe, it } from 'node:test';
 import { recordConnectionTest } from '../../src/control/destinations.js';
 import { currentFingerprint } from '../../src/control/delivery-gate.js';
 import { SluiceError } from '../../src/core/errors.js';
-import { cancelTransfer, enqueueTransfer, prepareQueue, queueStats } from '../../src/jobs/queue.js';
+import { cancelTransfer } from '../../src/jobs/cancel.js';
+import { enqueueTransfer } from '../../src/jobs/enqueue.js';
+import { queueStats } from '../../src/jobs/queue-stats.js';
+import { prepareQueue } from '../../src/jobs/queue.js';
 import { recoverDeadWorkers } from '../../src/jobs/recovery.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import type { JobSettings } from '../../src/jobs/settings.js';
-import type { TransferOutcome, TransferRunner } from '../../src/jobs/outcomes.js';
+import type { TransferRunner } from '../../src/jobs/outcomes.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { until } from '../support/wait.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { insertDestinations } from '../support/jobs-fixtures.js';
+import { insertDestinations, transferResult } from '../support/jobs-fixtures.js';
+import type { TransferJob } from '../../src/jobs/queue.js';
 
 const settings: JobSettings = {
   concurrency: 4,
@@ -29,7 +33,7 @@ const settings: JobSettings = {
 };
 
 
-const ok = (id: string): TransferOutcome => ({ transferId: id, status: 'succeeded', models: [{ model: 'orders', rows: 1, bytes: 10, files: 1 }] });
+const ok = (job: TransferJob) => transferResult(job, 'succeeded', [{ model: 'orders', rows: 1, bytes: 10, files: 1 }]);
 
 describe('job queue, scheduler and worker', () => {
   let db: TestDatabase;
@@ -103,7 +107,7 @@ describe('job queue, scheduler and worker', () => {
           const start = Date.now();
           try {
             const fn = behaviour.get(job.destinationId);
-            return fn ? await fn(job, ctx) : ok(job.transferId);
+            return fn ? await fn(job, ctx) : ok(job);
           } finally {
             calls.push({ destinationId: job.destinationId, transferId: job.transferId, start, end: Date.now() });
           }
@@ -123,7 +127,7 @@ describe('job queue, scheduler and worker', () => {
           gated = job.transferId;
           await gate;
         }
-        return ok(job.transferId);
+        return ok(job);
       });
       const a = await enqueueTransfer(db.pool, { destinationId: d!.id });
       // Wait until a holds the destination (inside the runner), not merely until its job was taken:
@@ -158,14 +162,13 @@ describe('job queue, scheduler and worker', () => {
       behaviour.set(flaky!.id, async (job) => {
         attempts++;
         if (attempts === 1) throw new SluiceError({ code: 'throttled', message: 'SlowDown', actor: 'sluice' });
-        return ok(job.transferId);
+        return ok(job);
       });
-      behaviour.set(denied!.id, async (job) => ({
-        transferId: job.transferId,
-        status: 'failed',
-        models: [],
-        error: new SluiceError({ code: 'access_denied_put', message: 'PutObject was denied.', actor: 'recipient' }),
-      }));
+      behaviour.set(denied!.id, async (job) =>
+        transferResult(job, 'failed', [
+          { model: 'orders', status: 'failed', error: { code: 'access_denied_put', message: 'PutObject was denied.', actor: 'recipient' } },
+        ]),
+      );
       await enqueueTransfer(db.pool, { destinationId: flaky!.id });
       await enqueueTransfer(db.pool, { destinationId: denied!.id });
       await until('retry to succeed', async () => attempts === 2, 20_000);
@@ -188,7 +191,7 @@ describe('job queue, scheduler and worker', () => {
       behaviour.set(d!.id, async (job, ctx) => {
         await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
         sawAbort = true;
-        return { transferId: job.transferId, status: 'cancelled', models: [] };
+        return transferResult(job, 'cancelled');
       });
       const t = await enqueueTransfer(db.pool, { destinationId: d!.id });
       await until('transfer to run', async () => worker.running() === 1);
@@ -201,14 +204,12 @@ describe('job queue, scheduler and worker', () => {
 
     it('exposes each model\'s watermark lag and its lookback fallbacks in metrics', async () => {
       const [d] = await insertDestinations(db.pool, 1, { frequencyMinutes: null });
-      behaviour.set(d!.id, async (job) => ({
-        transferId: job.transferId,
-        status: 'succeeded',
-        models: [
-          { model: 'held', rows: 0, bytes: 0, files: 0, watermark: { method: 'commit_safe', fallback: null, lagSeconds: 42.5 } },
-          { model: 'standby', rows: 0, bytes: 0, files: 0, watermark: { method: 'lookback', fallback: 'replica', lagSeconds: null } },
-        ],
-      }));
+      behaviour.set(d!.id, async (job) =>
+        transferResult(job, 'succeeded', [
+          { model: 'held', watermark: { method: 'commit_safe', fallback: null, lagSeconds: 42.5, heldBy: null } },
+          { model: 'standby', watermark: { method: 'lookback', fallback: 'replica', lagSeconds: null, heldBy: null } },
+        ]),
+      );
       await enqueueTransfer(db.pool, { destinationId: d!.id });
       await until('the lag to be exposed', async () =>
         /sluice_watermark_lag_seconds\{model="held"\} 42\.5/.test(await metrics.registry.getSingleMetricAsString('sluice_watermark_lag_seconds')),

@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { enqueueTransfer, prepareQueue } from '../../src/jobs/queue.js';
+import { enqueueTransfer } from '../../src/jobs/enqueue.js';
+import { prepareQueue } from '../../src/jobs/queue.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { insertDestinations } from '../support/jobs-fixtures.js';
 import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';

@@ -17,7 +17,8 @@ import type { SluiceError } from '../../src/core/errors.js';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { silentLogger } from '../../src/core/log.js';
 import { modelCatalog, type ModelCatalog } from '../../src/models/catalog.js';
-import { runTransfer, type TransferResult } from '../../src/transfer/run.js';
+import { type TransferResult } from '../../src/transfer/result.js';
+import { runTransfer } from '../../src/transfer/run.js';
 import { testIdentity } from '../support/api.js';
 import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 

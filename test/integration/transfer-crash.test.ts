@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { runTransfer, type CommitStep } from '../../src/transfer/run.js';
+import { type CommitStep } from '../../src/transfer/deps.js';
+import { runTransfer } from '../../src/transfer/run.js';
 import { deliveredRows, manifestsOf, tableModel, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
 
 let fx: TransferFixture;

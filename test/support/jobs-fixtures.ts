@@ -4,6 +4,8 @@
  */
 import type { Queryable } from '../../src/control/db.js';
 import { newId } from '../../src/core/ids.js';
+import type { TransferJob } from '../../src/jobs/queue.js';
+import type { ModelResult, TransferResult } from '../../src/transfer/result.js';
 import { markTested } from './trust.js';
 
 export interface FixtureDestination {
@@ -45,4 +47,28 @@ export async function insertDestinations(
     if (opts.enabled === false) await db.query('UPDATE destinations SET enabled = false WHERE id = ANY($1)', [out.map((d) => d.id)]);
   }
   return out;
+}
+
+/** A runner's result for a job, for workers run with a stand-in runner: `models` may give only what matters. */
+export function transferResult(job: TransferJob, status: TransferResult['status'], models: Array<Partial<ModelResult> & { model: string }> = []): TransferResult {
+  return {
+    id: job.transferId,
+    destinationId: job.destinationId,
+    kind: job.kind,
+    status,
+    startedAt: new Date(),
+    models: models.map((m) => ({
+      status: 'succeeded',
+      rows: 0,
+      bytes: 0,
+      files: 0,
+      manifestKey: null,
+      window: { from: null, to: null },
+      watermark: null,
+      durationMs: 0,
+      error: null,
+      ...m,
+    })),
+    warnings: [],
+  };
 }

@@ -15,6 +15,7 @@ import { loadJobSettings } from '../../src/jobs/settings.js';
 import { startWorker } from '../../src/jobs/worker.js';
 import { createMetrics } from '../../src/metrics.js';
 import { openRuntime } from '../../src/runtime.js';
+import { transferResult } from './jobs-fixtures.js';
 
 const rt = await openRuntime({ migrate: false });
 const mode = process.env.JOBS_TEST_MODE ?? 'pipeline';
@@ -37,7 +38,7 @@ if (mode === 'record') {
         'INSERT INTO public.test_runs (transfer_id, destination_id, worker_id, started_at, finished_at) VALUES ($1, $2, $3, $4, clock_timestamp())',
         [job.transferId, job.destinationId, workerId, started],
       );
-      return { transferId: job.transferId, status: 'succeeded', models: [] };
+      return transferResult(job, 'succeeded');
     },
     runConnectionTest: async () => ({ passed: true }),
   });

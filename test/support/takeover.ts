@@ -7,7 +7,8 @@
  * The heartbeat bound stays at its default (60 s): what is measured is the session check.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { enqueueTransfer, prepareQueue } from '../../src/jobs/queue.js';
+import { enqueueTransfer } from '../../src/jobs/enqueue.js';
+import { prepareQueue } from '../../src/jobs/queue.js';
 import { freshDatabase } from './db.js';
 import { insertDestinations } from './jobs-fixtures.js';
 import { spawnWorker, stopProc, workerIdOf, type Proc } from './jobs-processes.js';

@@ -18,7 +18,7 @@ import { COMMIT_BOUND_MARGIN_MS } from '../../src/sources/postgres/watermark.js'
 import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import type { Manifest } from '../../src/transfer/manifest.js';
-import type { TransferDeps } from '../../src/transfer/run.js';
+import type { TransferDeps } from '../../src/transfer/deps.js';
 import type { Format, Compression, ModelDefinition } from '../../src/core/types.js';
 import { parsePublicKeys, verifyBucket, type VerifyReport } from '../../src/verify/bucket.js';
 import { controlStoreSigner, publicSigningKeys } from '../../src/control/signing-keys.js';

@@ -1,5 +1,5 @@
 /** GET /metrics: Prometheus text format, unauthenticated like /healthz (bind it to a private network). */
-import { queueStats } from '../../jobs/queue.js';
+import { queueStats } from '../../jobs/queue-stats.js';
 import { createMetrics } from '../../metrics.js';
 import type { RoutePlugin } from '../types.js';
 

@@ -9,7 +9,9 @@
 import { z } from 'zod';
 import { notFound } from '../../core/errors.js';
 import { publicSigningKeys } from '../../control/signing-keys.js';
-import { getTransferRow, listTransferRows, modelRows, modelRowsOf, modelView, transferView } from '../../transfer/store.js';
+import { modelRows, modelRowsOf } from '../../transfer/store/transfer-models.js';
+import { getTransferRow, listTransferRows } from '../../transfer/store/transfers.js';
+import { modelView, transferView } from '../../transfer/store/views.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';

@@ -6,7 +6,9 @@
 import { z } from 'zod';
 import { SluiceError, validationError } from '../../core/errors.js';
 import { transferRequestProblems } from '../../models/catalog.js';
-import { cancelTransfer, enqueueTransfer, prepareQueue } from '../../jobs/queue.js';
+import { cancelTransfer } from '../../jobs/cancel.js';
+import { enqueueTransfer } from '../../jobs/enqueue.js';
+import { prepareQueue } from '../../jobs/queue.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';

@@ -44,8 +44,9 @@ import {
 } from '../../destinations/s3/rules.js';
 import { SluiceError, validationError, type FieldProblem } from '../../core/errors.js';
 import { getConnectionTest, requestConnectionTest } from '../../jobs/connection-tests.js';
-import { enqueueTransfer } from '../../jobs/queue.js';
-import { listTransferRows, modelRows } from '../../transfer/store.js';
+import { enqueueTransfer } from '../../jobs/enqueue.js';
+import { modelRows } from '../../transfer/store/transfer-models.js';
+import { listTransferRows } from '../../transfer/store/transfers.js';
 import { ConnectionTestRun } from '../routes/connection-tests.js';
 import { errorResponses } from '../schemas.js';
 import type { ApiDeps, RoutePlugin } from '../types.js';

@@ -6,7 +6,8 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { validationError } from '../../core/errors.js';
-import { runTransfer, type ModelResult, type TransferProgress, type TransferResult } from '../../transfer/run.js';
+import type { ModelResult, TransferProgress, TransferResult } from '../../transfer/result.js';
+import { runTransfer } from '../../transfer/run.js';
 import type { TransferKind } from '../../core/types.js';
 import { openTransferDeps } from '../../jobs/transfer-deps.js';
 import { transferRequestProblems } from '../../models/catalog.js';

@@ -4,7 +4,9 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { notFound } from '../../core/errors.js';
-import { getTransferRow, listTransferRows, modelRows, modelRowsOf, modelView, transferView, type TransferStatus } from '../../transfer/store.js';
+import { modelRows, modelRowsOf } from '../../transfer/store/transfer-models.js';
+import { getTransferRow, listTransferRows, type TransferStatus } from '../../transfer/store/transfers.js';
+import { modelView, transferView } from '../../transfer/store/views.js';
 import { printJson, printTable, withRuntime } from '../output.js';
 import { formatBytes } from './transfer.js';
 
