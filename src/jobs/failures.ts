@@ -1,6 +1,7 @@
 /**
  * What to do with a failed transfer, from who must act:
- * - `retry`: transient — network, 5xx, throttling, timeouts, Sluice's own hiccups. graphile-worker
+ * - `retry`: transient (core/transient.ts's table) — network, 5xx, throttling, timeouts, Sluice's own
+ *   hiccups, and any failure whose actor is Sluice. graphile-worker
  *   runs the job again with exponential backoff. A connection refused, an unknown host or a timeout
  *   is transient too (a server restarting, a DNS blip) until it persists across every attempt: then
  *   the destination needs attention (see `persistedNetworkFailure`).
@@ -12,43 +13,21 @@
  */
 import type { ErrorCode } from '../core/error-codes.js';
 import { isErrorRecord, SluiceError, type DatedErrorRecord } from '../core/errors.js';
+import { isTransientCode } from '../core/transient.js';
 
 export type FailureAction = 'retry' | 'needs_attention' | 'fail';
-
-const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'transient',
-  'throttled',
-  'endpoint_timeout',
-  'endpoint_unreachable',
-  'upload_stalled',
-  'source_unavailable',
-  // The transfer runner's own per-destination guard: another run of it has not finished yet.
-  'transfer_already_running',
-  'transfer_interrupted',
-  // Sluice's own side of the token exchange (checked before an STS refusal is blamed on a recipient).
-  'issuer_unreachable',
-  'signing_key_unpublished',
-  'clock_skew',
-  'idp_unreachable',
-  'identity_unavailable',
-  // This worker's control-store session was lost during the run; another worker may run it now.
-  'worker_session_lost',
-]);
-
-const NODE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function classifyFailure(err: unknown): FailureAction {
   if (err instanceof SluiceError || isErrorRecord(err)) {
     const e = err as { code: ErrorCode; actor?: string };
-    if (TRANSIENT_CODES.has(e.code)) return 'retry';
+    if (isTransientCode(e.code)) return 'retry';
     if (e.actor === 'recipient') return 'needs_attention';
     if (e.actor === 'sluice') return 'retry';
     return 'fail';
   }
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code && NODE_NETWORK_CODES.has(code)) return 'retry';
-  // An unexpected exception is most often a transient condition (a dropped connection inside a
-  // library); a few retries cost little and a real bug still surfaces in the logs and metrics.
+  // Not one of ours: a dropped connection inside a library (core/transient.ts's network errors), or
+  // another unexpected exception, which is most often a transient condition too; a few retries cost
+  // little and a real bug still surfaces in the logs and metrics.
   return 'retry';
 }
 

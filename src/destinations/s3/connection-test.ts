@@ -13,6 +13,7 @@ import { SluiceError, type FieldProblem } from '../../core/errors.js';
 import { probeAudience } from '../../core/audience.js';
 import type { IdentitySource } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
+import { transience } from '../../core/transient.js';
 import { createS3Client, ownerParams } from './client.js';
 import { assumeRoleWithAudience, callerAccount, type AssumedRole } from './credentials.js';
 import { classifyError, docsAnchor, type ErrorContext, type S3Operation } from './errors.js';
@@ -282,8 +283,8 @@ const PASSING_RETRY_DELAYS_MS = [200, 600];
 /**
  * Runs `fn`, again after a short pause when the store answered with a passing failure: one 500 must not
  * fail a connection test (and make a recipient chase a problem that is not theirs), while a test that
- * fails for good should still answer within seconds, so timeouts and unreachable endpoints are not
- * retried. `accept` may turn a retry's error into success: a conditional create whose first attempt
+ * fails for good should still answer within seconds, so only `momentary` failures (core/transient.ts)
+ * are retried, never timeouts or unreachable endpoints. `accept` may turn a retry's error into success: a conditional create whose first attempt
  * landed without an answer meets its own object (the key is new for every test).
  */
 async function retryPassing(
@@ -299,7 +300,7 @@ async function retryPassing(
       const err = classifyError(raw, context);
       if (accept(err, attempt > 0)) return;
       const pause = PASSING_RETRY_DELAYS_MS[attempt];
-      if (pause === undefined || (err.code !== 'transient' && err.code !== 'throttled')) throw err;
+      if (pause === undefined || transience(err.code) !== 'momentary') throw err;
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }

@@ -1,12 +1,14 @@
 /**
  * Turns whatever STS, S3 or the network threw into a SluiceError with a stable `code`, who must act,
  * one sentence on what to change, and the docs/errors.md entry that explains it. The connection test, the
- * object writer and the job queue's retry decision (`isTransient`) all key on these codes.
+ * object writer and the job queue's retry decision all key on these codes; which of them are
+ * transient is core/transient.ts's table.
  *
  * Messages are built from identifiers (bucket, region, operation), never from credentials or tokens.
  */
 import type { ErrorCode } from '../../core/error-codes.js';
 import { SluiceError, type Actor } from '../../core/errors.js';
+import { isTransientCode, networkFailure } from '../../core/transient.js';
 import { REFUSED_CODE } from './network.js';
 
 /** Where each code is explained (docs/errors.md, "Connection test outcomes"). */
@@ -51,21 +53,6 @@ export const S3_ERROR_CODES = [
   'conditional_writes_unsupported', 'throttled', 'transient', 'upload_stalled', 'upload_lost', 'object_too_large', 'aborted', 'request_rejected',
 ] as const satisfies readonly ErrorCode[];
 
-/** Codes worth retrying with backoff: the same request may succeed a little later. */
-export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
-  'throttled',
-  'transient',
-  'endpoint_timeout',
-  'upload_stalled',
-  'endpoint_unreachable',
-  'idp_unreachable',
-  'identity_unavailable',
-  'issuer_unreachable',
-  'signing_key_unpublished',
-  'clock_skew',
-  'write_conflict',
-]);
-
 interface Outcome {
   code: ErrorCode;
   actor: Actor;
@@ -99,8 +86,6 @@ interface RawError {
   cause?: unknown;
 }
 
-const NETWORK_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-const NETWORK_RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 const TLS_CODES = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH)/;
 const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'RequestThrottledException']);
 const SERVER_TRANSIENT = new Set(['InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeoutException', 'InternalFailure', 'OperationAborted']);
@@ -169,7 +154,7 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
         status: 502,
       }, err);
     }
-    if (net && NETWORK_UNREACHABLE.has(net)) {
+    if (networkFailure(net) === 'unreachable') {
       return make({
         code: 'endpoint_unreachable',
         actor: ctx.endpoint ? 'recipient' : 'provider',
@@ -189,7 +174,7 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
         hint: 'Serve a certificate that is valid for the endpoint host name and signed by a public CA.',
       }, err);
     }
-    if (net && NETWORK_RESET.has(net)) {
+    if (networkFailure(net) === 'reset') {
       return make({ code: 'transient', actor: 'sluice', message: `The connection to ${where(ctx)} was reset (${net}).`, hint: 'Sluice retries this; if it persists, check the network path to the endpoint.' }, err);
     }
     // The client's inactivity timer (client.ts, stallTimeoutMs): the connection moved no bytes.
@@ -202,7 +187,7 @@ export function classifyError(err: unknown, ctx: ErrorContext): SluiceError {
         hint: 'Sluice retries it. If it repeats, check the network path to the endpoint; on a link that is slow but working, raise SLUICE_UPLOAD_STALL_SECONDS.',
       }, err);
     }
-    if (name === 'TimeoutError' || net === 'ETIMEDOUT') {
+    if (name === 'TimeoutError' || networkFailure(net) === 'timeout') {
       return make({
         code: 'endpoint_timeout',
         actor: ctx.endpoint ? 'recipient' : 'provider',
@@ -350,8 +335,8 @@ function classifySts(e: RawError, rawName: string, status: number | undefined, c
   return make({ code: 'request_rejected', actor: 'sluice', message: `STS call failed${name ? ` (${name})` : ''}.`, hint: 'See the Sluice log for details; report it if it repeats.' }, err);
 }
 
-/** True when retrying the same request later may succeed (throttling, 5xx, resets, timeouts). */
+/** True when retrying the same request later may succeed (core/transient.ts: throttling, 5xx, resets, timeouts, outages). */
 export function isTransient(err: unknown, ctx: ErrorContext = { operation: 'put_object' }): boolean {
   const classified = err instanceof SluiceError ? err : classifyError(err, ctx);
-  return TRANSIENT_CODES.has(classified.code);
+  return isTransientCode(classified.code);
 }

@@ -21,6 +21,7 @@
 import type pg from 'pg';
 import { SluiceError, describeError } from '../../core/errors.js';
 import { METADATA_COLUMNS, type RowLayout } from '../../core/row-layout.js';
+import { isConnectionLoss } from '../../core/transient.js';
 import type { ColumnInfo, CursorPosition, Format, ReadSpec, ReadWindow } from '../../core/types.js';
 import { copyOut, type CopyOut } from './copy-out.js';
 import type { PostgresSource } from './source.js';
@@ -109,19 +110,6 @@ export function refusedValueError(modelName: string, column: string, primaryKeyC
     cause,
   });
 }
-
-/**
- * The connection went away rather than the query failing: the server shut down or restarted (57P01,
- * 57P02, 57P03), the backend was terminated, the network dropped. Worth retrying; not the model's fault.
- */
-export function isConnectionLoss(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (/^57P0[123]$/.test(code) || code.startsWith('08') || NETWORK_CODES.has(code))) return true;
-  const message = err instanceof Error ? err.message : '';
-  return /^Connection terminated|connection ended|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message);
-}
-
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 function isDatabaseError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'severity' in err && typeof (err as { code?: unknown }).code === 'string';
