@@ -41,6 +41,7 @@ import { ALL_COMPRESSIONS, COMPRESSIONS as FORMAT_COMPRESSIONS, DEFAULT_COMPRESS
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './db.js';
 import type { SecretBox } from './secrets.js';
 import { CONTROL_MESSAGE, parseInput, withoutControlCharacters } from './validation.js';
+import { requestCancelOfDestination } from '../transfer/store/transfers.js';
 
 export const FREQUENCIES = [15, 60, 360, 720, 1440] as const;
 // The format table is formats/index.ts's: what the encoders write is what a destination may ask for.
@@ -732,7 +733,7 @@ export async function deleteDestination(pool: Pool, id: string): Promise<void> {
       [id],
     );
     if (rowCount === 0) throw notFound('destination', id);
-    await tx.query(`UPDATE transfers SET cancel_requested = true WHERE destination_id = $1 AND status IN ('queued', 'running')`, [id]);
+    await requestCancelOfDestination(tx, id);
   });
 }
 

@@ -21,7 +21,9 @@ export async function cancelTransfer(pool: Pool, transferId: string): Promise<Ca
     if (!['queued', 'running'].includes(row.status)) return { status: 'finished', ...base, transferStatus: row.status };
     const job = await transferJobOf(client, transferId);
     if (job && !job.running) await deleteWaitingJob(client, job.id);
-    if (!job || !job.running) {
+    // Running without a running job: `sluice transfer` runs it in its own process, which sees the
+    // request as a worker does (transfer/cancellation.ts).
+    if ((!job && row.status === 'queued') || (job && !job.running)) {
       await finishTransferRow(client, transferId, 'cancelled', null);
       return { status: 'cancelled', ...base };
     }

@@ -93,12 +93,11 @@ export async function deleteWaitingJob(db: Queryable, jobId: string): Promise<vo
 }
 
 /**
- * True while `workerId` still holds job `jobId` (no other worker took it over); the row is held for
- * the caller's transaction, so a takeover waits until it commits.
+ * "Worker `workerId` still holds job `jobId`" (no other worker took it over), as a condition over $2
+ * and $3 for another table's statement (transfer/store/transfers.ts, markTransferQueuedAgain).
  */
-export async function jobHeldBy(db: Queryable, jobId: string, workerId: string): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $1 AND locked_by = $2 FOR SHARE`, [jobId, workerId]);
-  return rows.length > 0;
+export function jobHeldBy(jobId: string, workerId: string): { sql: string; params: [string, string] } {
+  return { sql: `EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $2 AND locked_by = $3)`, params: [jobId, workerId] };
 }
 
 /** Gives back the attempt a run counted (a shutdown is not the job's failure). */

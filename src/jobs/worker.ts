@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTaskList, type JobHelpers, type Task, type WorkerPool } from 'graphile-worker';
-import { createPool, withTransaction, type Pool } from '../control/db.js';
+import { createPool, type Pool } from '../control/db.js';
 import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
@@ -80,7 +80,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     lostSession.set(job.transferId, lost);
     // The transfer's one stop signal, from the job's start (the wait for a source slot included): the
     // runner joins the same one.
-    const cancellation = watchCancellation(deps.pool, job.transferId, AbortSignal.any([lost.signal, helpers.abortSignal]));
+    const cancellation = watchCancellation(deps.pool, job.transferId, [lost.signal, helpers.abortSignal]);
     const signal = cancellation.signal;
     let locks: TransferLocks | undefined;
     const started = process.hrtime.bigint();
@@ -267,9 +267,7 @@ async function finishTransfer(
     // runs the same transfer again instead of finding it cancelled — unless the job is no longer
     // ours (another worker took it over while this one had lost its session, and may be running it).
     const jobId = ctx.helpers.job.id;
-    await withTransaction(deps.pool, async (tx) => {
-      if (await jobHeldBy(tx, jobId, ctx.workerId)) await markTransferQueuedAgain(tx, job.transferId);
-    });
+    await markTransferQueuedAgain(deps.pool, job.transferId, jobHeldBy(jobId, ctx.workerId));
     metrics.transfers.inc({ status: 'abandoned', kind: job.kind });
     if (ctx.shuttingDown) {
       // A shutdown is not the transfer's failure: give back the attempt that this run counted, so a

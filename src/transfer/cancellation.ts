@@ -37,11 +37,14 @@ export function isCancelRequest(reason: unknown): boolean {
 }
 
 /**
- * The stop signal of a transfer: its cancel request, or `parent`. Watching a transfer already watched
- * in this process joins the same source (the worker starts watching at the job's start, the runner
- * joins it), so there is one per transfer.
+ * The stop signal of a transfer: its cancel request, or any of `parents`. Watching a transfer already
+ * watched in this process joins the same source (the worker starts watching at the job's start, the
+ * runner joins it), so there is one per transfer.
+ *
+ * Relayed by listeners rather than AbortSignal.any: Node 20 may collect a signal made by
+ * AbortSignal.any that only another such signal refers to, and then a nested abort never arrives.
  */
-export function watchCancellation(pool: Pool, transferId: string, parent?: AbortSignal): Cancellation {
+export function watchCancellation(pool: Pool, transferId: string, parents: Array<AbortSignal | undefined> = []): Cancellation {
   let p = pollers.get(pool);
   if (!p) {
     p = { watched: new Map(), timer: undefined, polling: false };
@@ -59,12 +62,21 @@ export function watchCancellation(pool: Pool, transferId: string, parent?: Abort
     poller.timer = setInterval(() => void poll(pool, poller), CANCEL_POLL_MS);
     poller.timer.unref();
   }
+  const mine = new AbortController();
+  const sources = [watched.controller.signal, ...parents.filter((s): s is AbortSignal => s !== undefined)];
+  const relays = sources.map((source) => {
+    const relay = (): void => mine.abort(source.reason);
+    if (source.aborted) relay();
+    else source.addEventListener('abort', relay, { once: true });
+    return () => source.removeEventListener('abort', relay);
+  });
   let stopped = false;
   return {
-    signal: parent ? AbortSignal.any([watched.controller.signal, parent]) : watched.controller.signal,
+    signal: mine.signal,
     stop() {
       if (stopped) return;
       stopped = true;
+      for (const remove of relays) remove();
       if (--watched.refs === 0 && poller.watched.get(transferId) === watched) poller.watched.delete(transferId);
       if (poller.watched.size === 0 && poller.timer) {
         clearInterval(poller.timer);

@@ -23,7 +23,7 @@
  * commit), store/ (the control-store tables), window.ts, keys.ts, manifest.ts, notes.ts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorRecord, validationError, type ErrorRecord } from '../core/errors.js';
+import { errorRecord, SluiceError, validationError, type ErrorRecord } from '../core/errors.js';
 import type { ModelDefinition } from '../core/types.js';
 import { watchCancellation } from './cancellation.js';
 import type { RunContext } from './context.js';
@@ -45,7 +45,14 @@ const LOCK_WAIT_MS = 3_000;
 export async function runTransfer(deps: TransferDeps, opts: RunTransferOptions): Promise<TransferResult> {
   const now = deps.now ?? (() => new Date());
   if (opts.lock) {
-    if (opts.lock.destinationId !== opts.destinationId) throw new Error(`the lock held is destination ${opts.lock.destinationId}'s, not ${opts.destinationId}'s`);
+    if (opts.lock.destinationId !== opts.destinationId) {
+      throw new SluiceError({
+        code: 'internal',
+        actor: 'sluice',
+        message: `A transfer of destination ${opts.destinationId} was handed the lock of destination ${opts.lock.destinationId}; nothing was run.`,
+        hint: 'A bug in Sluice: report it with this message.',
+      });
+    }
     return runLocked(deps, opts, now);
   }
   const client = await deps.pool.connect();
@@ -115,7 +122,7 @@ async function runLocked(deps: TransferDeps, opts: RunTransferOptions, now: () =
   if (interrupted.length > 0) log.warn({ interrupted }, 'closed transfers whose process stopped');
   log.info({ kind, models: models.map((m) => m.name) }, 'transfer started');
 
-  const cancellation = watchCancellation(pool, row.id, opts.signal);
+  const cancellation = watchCancellation(pool, row.id, [opts.signal]);
   const ctx: RunContext = {
     deps,
     log,

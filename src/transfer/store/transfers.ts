@@ -82,9 +82,14 @@ export async function failQueuedTransfer(db: Queryable, id: string, error: Error
   await db.query(`UPDATE transfers SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'queued'`, [id, error]);
 }
 
-/** A transfer abandoned by its worker (shutdown, lost session) waits again for its job's retry, unless cancelled meanwhile. */
-export async function markTransferQueuedAgain(db: Queryable, id: string): Promise<void> {
-  await db.query(`UPDATE transfers SET status = 'queued' WHERE id = $1 AND NOT cancel_requested`, [id]);
+/**
+ * A transfer abandoned by its worker (shutdown, lost session) waits again for its job's retry, unless
+ * cancelled meanwhile — and only while `stillHeld` holds: an SQL condition over $2 and $3 with those
+ * values (jobs/queue-jobs.ts, jobHeldBy), so that a worker whose job was taken over does not touch a
+ * transfer another worker may be running. One statement: a shutdown leaves little time.
+ */
+export async function markTransferQueuedAgain(db: Queryable, id: string, stillHeld: { sql: string; params: [unknown, unknown] }): Promise<void> {
+  await db.query(`UPDATE transfers SET status = 'queued' WHERE id = $1 AND NOT cancel_requested AND ${stillHeld.sql}`, [id, ...stillHeld.params]);
 }
 
 export async function recordTransferWarnings(db: Queryable, id: string, warnings: unknown[]): Promise<void> {
