@@ -10,7 +10,7 @@ import { DEFAULT_COMPRESSION } from '../formats/index.js';
 import type { TransferDestination } from '../transfer/destination.js';
 import type { Pool } from './db.js';
 import { assertMayDeliver } from './delivery-gate.js';
-import { loadS3Config } from './destinations.js';
+import { loadS3Config } from './destination-store.js';
 import type { SecretBox } from './secrets.js';
 
 export function destinationLoader(pool: Pool, secrets: SecretBox) {

@@ -1,17 +1,8 @@
 /** /v1/destinations: S3 buckets of recipients. Secrets go in, never come out. */
 import { z } from 'zod';
-import {
-  COMPRESSIONS,
-  DestinationCreateInput,
-  DestinationUpdateInput,
-  FORMATS,
-  createDestination,
-  deleteDestination,
-  disableDestination,
-  getDestination,
-  listDestinations,
-  updateDestination,
-} from '../../control/destinations.js';
+import { COMPRESSIONS, DestinationCreateInput, DestinationUpdateInput, FORMATS } from '../../control/destination-input.js';
+import { createDestination, deleteDestination, disableDestination, updateDestination } from '../../control/destinations.js';
+import { getDestination, listDestinations } from '../../control/destination-store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';

@@ -18,7 +18,10 @@ import helmet from '@fastify/helmet';
 import { Eta } from 'eta';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { FORMATS, FREQUENCIES, createDestination, getDestination, updateDestination, validateDestinationConfig, type DestinationView } from '../../control/destinations.js';
+import { FORMATS, FREQUENCIES } from '../../control/destination-input.js';
+import { createDestination, updateDestination } from '../../control/destinations.js';
+import { getDestination, type DestinationView } from '../../control/destination-store.js';
+import { validateDestinationConfig } from '../../control/destination-rules.js';
 import {
   bindSetupLinkDestination,
   csrfMatches,
