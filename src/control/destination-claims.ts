@@ -12,7 +12,7 @@
 import { SluiceError, validationError } from '../core/errors.js';
 import { roleIdentity } from '../destinations/s3/rules.js';
 import type { PoolClient } from './db.js';
-import type { DestinationAuth } from './destination-rules.js';
+import type { DestinationAuth, DestinationSettings } from './destination-rules.js';
 
 
 /**
@@ -78,7 +78,7 @@ export function prefixesOverlap(a: string, b: string): boolean {
  */
 export async function claimBucketPrefix(
   tx: PoolClient,
-  place: { bucket: string; prefix: string; endpoint: string | null },
+  place: Pick<DestinationSettings, 'bucket' | 'prefix' | 'endpoint'>,
   recipientId: string,
   exceptDestinationId?: string,
 ): Promise<void> {

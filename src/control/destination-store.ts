@@ -20,7 +20,8 @@ import { deliverableSql } from './delivery-gate.js';
 import { accountIdOf, effectiveCompression, s3Config, type DestinationAuth, type DestinationSettings } from './destination-rules.js';
 import type { SecretBox } from './secrets.js';
 
-export type DestinationStatus = 'new' | 'active' | 'needs_attention' | 'disabled';
+export const DESTINATION_STATUSES = ['new', 'active', 'needs_attention', 'disabled'] as const;
+export type DestinationStatus = (typeof DESTINATION_STATUSES)[number];
 
 /** A row of `destinations` as stored (the columns this module reads; migrations 001–011). */
 export interface DestinationRow {
