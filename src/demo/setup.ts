@@ -1,7 +1,8 @@
 /**
  * The demo recipient ("Acme", tenant `acme`) and its destination: the local demo bucket, reached with
- * an access key over http on 127.0.0.1 — allowed for the demo only. Idempotent: a second start finds
- * them and only points the destination at the bucket's new port.
+ * an access key over http on 127.0.0.1 — allowed for the demo only. Made through the same functions as
+ * the API and the CLI, so the tenant, bucket and endpoint rules hold for the demo too. Idempotent: a
+ * second start finds them (and points the destination at the bucket's port, should it have changed).
  */
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
