@@ -9,7 +9,7 @@
  *     (migration 006), and the gate compares it with the fingerprint of the configuration now;
  *   - no transfer since then failed for a reason the recipient must fix (status `needs_attention`).
  *
- * Every path asks this module: the scheduler (deliverableSql inside its statement), the API trigger
+ * Every path asks this module: the scheduler (deliverableSql inside the store's advanceDueDestinations), the API trigger
  * and the job queue (checkDelivery before enqueuing), the worker before it starts a job, and the
  * transfer runner through its destination loader (transfer-destination.ts), before it creates its
  * first object (so `sluice transfer` and any future caller are covered too). Other callers (the
@@ -36,7 +36,7 @@ export type DeliveryVerdict =
 
 /**
  * The gate as a SQL predicate over `destinations <alias>`, for statements that pick many
- * destinations at once (the scheduler). Must say exactly what checkDelivery says.
+ * destinations at once (the scheduler's, in destination-store.ts). Must say exactly what checkDelivery says.
  */
 export function deliverableSql(alias: string): string {
   return `(${alias}.deleted_at IS NULL AND ${alias}.status = 'active' AND ${alias}.last_test_passed IS TRUE

@@ -8,7 +8,7 @@ import { checkBucketName, checkKmsKeyArn, checkPrefix, parseRoleArn } from '../d
 import { validationError, type FieldProblem } from '../core/errors.js';
 import type { IdentitySource } from '../core/identity.js';
 import type { Queryable } from './db.js';
-import { getDestination } from './destinations.js';
+import { getDestination } from './destination-store.js';
 import { parseInput } from './validation.js';
 
 export const BucketPoliciesInput = z.strictObject({

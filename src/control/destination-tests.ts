@@ -8,15 +8,8 @@ import type { IdentitySource } from '../core/identity.js';
 import { currentFingerprint } from './delivery-gate.js';
 import type { Logger } from '../core/log.js';
 import type { Queryable } from './db.js';
-import {
-  endpointPolicy,
-  loadS3Config,
-  recordConnectionTest,
-  unsavedS3Config,
-  validateDestinationConfig,
-  type DestinationView,
-  type ValidateDeps,
-} from './destinations.js';
+import { endpointPolicy, unsavedS3Config, validateDestinationConfig, type ValidateDeps } from './destination-rules.js';
+import { loadS3Config, recordConnectionTest, type DestinationView } from './destination-store.js';
 import type { SecretBox } from './secrets.js';
 
 export interface ConnectionTestRunDeps extends ValidateDeps {

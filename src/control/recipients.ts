@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { SluiceError, notFound, validationError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { withTransaction, type Pool, type Queryable } from './db.js';
+import { disableRecipientDestinations } from './destination-store.js';
 import { CONTROL_MESSAGE, parseInput, withoutControlCharacters } from './validation.js';
 
 /** Decides a tenant value's canonical form (models/catalog.ts binds it to the models and the source). */
@@ -174,12 +175,7 @@ export async function disableRecipient(pool: Pool, id: string): Promise<Recipien
       [id],
     );
     if (rowCount === 0) throw notFound('recipient', id);
-    await tx.query(
-      `UPDATE destinations
-          SET status = 'disabled', enabled = false, disabled_at = coalesce(disabled_at, now()), updated_at = now()
-        WHERE recipient_id = $1`,
-      [id],
-    );
+    await disableRecipientDestinations(tx, id);
     return getRecipient(tx, id);
   });
 }

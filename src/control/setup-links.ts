@@ -21,7 +21,9 @@ import { SluiceError, notFound, validationError, type FieldProblem } from '../co
 import { newAudience } from '../core/audience.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from './db.js';
-import { FORMATS, FREQUENCIES, endpointPolicy, getDestination, type ValidateDeps } from './destinations.js';
+import { FORMATS, FREQUENCIES } from './destination-input.js';
+import { endpointPolicy, type ValidateDeps } from './destination-rules.js';
+import { getDestination } from './destination-store.js';
 import { parseInput } from './validation.js';
 
 export const AUTH_METHODS = ['role', 'access_key'] as const;

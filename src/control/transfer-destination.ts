@@ -6,11 +6,11 @@
  */
 import { notFound } from '../core/errors.js';
 import type { Compression, Format } from '../core/types.js';
-import { DEFAULT_COMPRESSION } from '../formats/index.js';
 import type { TransferDestination } from '../transfer/destination.js';
 import type { Pool } from './db.js';
 import { assertMayDeliver } from './delivery-gate.js';
-import { loadS3Config } from './destinations.js';
+import { effectiveCompression } from './destination-rules.js';
+import { loadS3Config } from './destination-store.js';
 import type { SecretBox } from './secrets.js';
 
 export function destinationLoader(pool: Pool, secrets: SecretBox) {
@@ -27,7 +27,7 @@ export function destinationLoader(pool: Pool, secrets: SecretBox) {
       s3: await loadS3Config(pool, secrets, destinationId),
       tenantId: row.tenant_id,
       format: row.format,
-      compression: row.compression ?? DEFAULT_COMPRESSION[row.format],
+      compression: effectiveCompression(row.format, row.compression),
       models: row.models,
     };
   };

@@ -21,6 +21,7 @@ import { DEMO_DATABASE, demoInfo, demoInfoLines } from './info.js';
 export { DEMO_DATABASE };
 import { DEMO_PREFIX, DEMO_TENANT, enableDemoSchedule, ensureDemoDestination, type DemoDestination } from './setup.js';
 import { createPool } from '../control/db.js';
+import { modelCatalog } from '../models/catalog.js';
 import { COMMIT_BOUND_MARGIN_MS } from '../sources/postgres/watermark.js';
 
 
@@ -53,7 +54,9 @@ export async function prepareDemo(rt: Runtime): Promise<Demo> {
     log.info({ database: DEMO_DATABASE, seeded, ...(changes ? { changes } : {}) }, 'demo source ready');
     bucket = await startDemoBucket(config.dataDir);
     const models = await demoModelsFile(config.SLUICE_CONFIG, config.dataDir);
-    const destination = await ensureDemoDestination(pool, secrets, bucket);
+    // Checked against the demo's models, like any recipient and destination the API creates.
+    const catalog = modelCatalog(models.file, sourceUrl);
+    const destination = await ensureDemoDestination({ pool, secrets, config, models: catalog }, bucket).finally(() => catalog.close());
     const apiKey = await demoApiKey(pool, config.dataDir);
     let timer: NodeJS.Timeout | undefined;
     const theBucket = bucket;

@@ -1,15 +1,17 @@
 /**
  * The demo recipient ("Acme", tenant `acme`) and its destination: the local demo bucket, reached with
- * an access key over http on 127.0.0.1 — allowed for the demo only. Idempotent: a second start finds
- * them and only points the destination at the bucket's new port.
+ * an access key over http on 127.0.0.1 — allowed for the demo only. Made through the same functions as
+ * the API and the CLI, so the tenant, bucket and endpoint rules hold for the demo too. Idempotent: a
+ * second start finds them (and points the destination at the bucket's port, should it have changed).
  */
 import type { Pool } from '../control/db.js';
-import { withTransaction } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import type { Config } from '../config.js';
+import { createDestination, updateDestination } from '../control/destinations.js';
+import type { SaveDeps } from '../control/destination-rules.js';
+import { listDestinations, startSchedule, type DestinationView } from '../control/destination-store.js';
+import { createRecipient, listRecipients, type TenantRules } from '../control/recipients.js';
 import { createSetupLink } from '../control/setup-links.js';
-import { newAudience } from '../core/audience.js';
-import { newId } from '../core/ids.js';
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, DEMO_SETUP_BUCKET, type DemoBucket } from './bucket.js';
 
 export const DEMO_TENANT = 'acme';
@@ -21,50 +23,79 @@ export interface DemoDestination {
   created: boolean;
 }
 
-export async function ensureDemoDestination(pool: Pool, secrets: SecretBox, bucket: DemoBucket): Promise<DemoDestination> {
-  return withTransaction(pool, async (client) => {
-    // One demo at a time: serialise concurrent starts on the same control store.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice:demo-setup'))");
-    const existing = await client.query<{ recipient_id: string; destination_id: string | null }>(
-      `SELECT r.id AS recipient_id, d.id AS destination_id
-         FROM recipients r LEFT JOIN destinations d ON d.recipient_id = r.id AND d.bucket = $2
-        WHERE r.tenant_id = $1
-        ORDER BY d.created_at NULLS LAST LIMIT 1`,
-      [DEMO_TENANT, bucket.bucket],
-    );
-    let recipientId = existing.rows[0]?.recipient_id;
-    if (!recipientId) {
-      recipientId = newId('rcp');
-      await client.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [recipientId, 'Acme Inc. (demo)', DEMO_TENANT]);
+/** What the demo needs to create recipients and destinations the way the API and the CLI do. */
+export interface DemoDeps {
+  pool: Pool;
+  secrets: SecretBox;
+  /** The demo's configuration: it allows the local bucket (http on 127.0.0.1). */
+  config: Config;
+  /** The demo's models: tenant values and model names are checked against them. */
+  models: SaveDeps['models'] & TenantRules;
+}
+
+/**
+ * Runs `fn` while holding the demo's lock: one demo setup at a time on a control store. A session
+ * lock on a connection of its own, since the functions called inside open their own transactions.
+ */
+async function oneDemoAtATime<T>(pool: Pool, fn: () => Promise<T>): Promise<T> {
+  const lock = await pool.connect();
+  try {
+    await lock.query("SELECT pg_advisory_lock(hashtext('sluice:demo-setup'))");
+    try {
+      return await fn();
+    } finally {
+      await lock.query("SELECT pg_advisory_unlock(hashtext('sluice:demo-setup'))");
     }
-    const found = existing.rows[0]?.destination_id;
-    if (found) {
-      await client.query('UPDATE destinations SET endpoint = $2, updated_at = now() WHERE id = $1', [found, bucket.endpoint]);
-      return { recipientId, destinationId: found, created: false };
-    }
-    const destinationId = newId('dst');
-    const secret = secrets.encrypt(DEMO_SECRET_ACCESS_KEY, `destination:${destinationId}:secret_access_key`);
-    // Not enabled yet: the demo enables the schedule once the connection test has passed.
-    await client.query(
-      `INSERT INTO destinations (id, recipient_id, name, audience, bucket, region, prefix, auth_kind, access_key_id,
-                                 secret_access_key, endpoint, force_path_style, conditional_writes, request_checksums,
-                                 format, frequency_minutes, enabled, status)
-       VALUES ($1, $2, 'Acme demo bucket', $3, $4, 'us-east-1', $5, 'access_key', $6, $7, $8, true, false, false,
-               'parquet', 15, false, 'new')`,
-      [destinationId, recipientId, newAudience(), bucket.bucket, DEMO_PREFIX, DEMO_ACCESS_KEY_ID, secret, bucket.endpoint],
-    );
-    return { recipientId, destinationId, created: true };
+  } finally {
+    lock.release();
+  }
+}
+
+/** The recipient of `tenantId`, created (as `POST /v1/recipients` would) when missing. */
+async function ensureRecipient(deps: DemoDeps, tenantId: string, name: string): Promise<string> {
+  const found = (await listRecipients(deps.pool)).find((r) => r.tenantId === tenantId);
+  return found ? found.id : (await createRecipient(deps.pool, { name, tenantId }, deps.models)).id;
+}
+
+/**
+ * The recipient's destination in `bucket` (not disabled), pointed at the local bucket's endpoint: the
+ * port is kept across starts, and when it did change, the change is an ordinary update (back to `new`
+ * until a connection test passes).
+ */
+async function findDemoDestination(deps: DemoDeps, recipientId: string, bucket: string, endpoint: string): Promise<DestinationView | null> {
+  const found = (await listDestinations(deps.pool, { recipientId })).find((d) => d.bucket === bucket && d.status !== 'disabled');
+  if (!found || found.endpoint === endpoint) return found ?? null;
+  return updateDestination(deps.pool, deps.secrets, deps, found.id, { endpoint });
+}
+
+export async function ensureDemoDestination(deps: DemoDeps, bucket: DemoBucket): Promise<DemoDestination> {
+  return oneDemoAtATime(deps.pool, async () => {
+    const recipientId = await ensureRecipient(deps, DEMO_TENANT, 'Acme Inc. (demo)');
+    const found = await findDemoDestination(deps, recipientId, bucket.bucket, bucket.endpoint);
+    if (found) return { recipientId, destinationId: found.id, created: false };
+    // Not enabled yet (status `new`): the demo's connection test enables it, as for any destination.
+    const created = await createDestination(deps.pool, deps.secrets, deps, {
+      recipientId,
+      name: 'Acme demo bucket',
+      bucket: bucket.bucket,
+      region: 'us-east-1',
+      prefix: DEMO_PREFIX,
+      auth: { accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY },
+      endpoint: bucket.endpoint,
+      // s3rver: path-style addressing, no conditional creates, no request checksums.
+      forcePathStyle: true,
+      conditionalWrites: false,
+      requestChecksums: false,
+      format: 'parquet',
+      frequencyMinutes: 15,
+    });
+    return { recipientId, destinationId: created.id, created: true };
   });
 }
 
-/** After a passing connection test: schedule every 15 minutes from now on. */
+/** After a passing connection test (which made the destination active): schedule from now on. */
 export async function enableDemoSchedule(pool: Pool, destinationId: string): Promise<void> {
-  await pool.query(
-    `UPDATE destinations SET enabled = true, status = CASE WHEN status = 'new' THEN 'active' ELSE status END,
-                             next_run_at = coalesce(next_run_at, now() + interval '15 minutes'), updated_at = now()
-      WHERE id = $1`,
-    [destinationId],
-  );
+  await startSchedule(pool, destinationId);
 }
 
 /** The second demo recipient, who connects its bucket itself on the setup page. */
@@ -82,22 +113,12 @@ export interface DemoSetupLink {
  * links open one browser session each, so every start prints a new one. Its page is fixed on the local
  * bucket (an S3-compatible store on 127.0.0.1), with access keys as the only way in (s3rver has no IAM).
  */
-export async function demoSetupLink(pool: Pool, config: Config, bucket: DemoBucket): Promise<DemoSetupLink> {
-  const { recipientId, destinationId } = await withTransaction(pool, async (client) => {
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice:demo-setup'))");
-    const found = await client.query<{ id: string }>('SELECT id FROM recipients WHERE tenant_id = $1', [DEMO_SETUP_TENANT]);
-    let id = found.rows[0]?.id;
-    if (!id) {
-      id = newId('rcp');
-      await client.query('INSERT INTO recipients (id, name, tenant_id) VALUES ($1, $2, $3)', [id, 'Globex Corp. (demo)', DEMO_SETUP_TENANT]);
-    }
-    // The bucket's port changes at every start: point the destination set up earlier at it.
-    const d = await client.query<{ id: string }>(
-      `UPDATE destinations SET endpoint = $2, updated_at = now()
-        WHERE recipient_id = $1 AND bucket = $3 AND status <> 'disabled' RETURNING id`,
-      [id, bucket.endpoint, DEMO_SETUP_BUCKET],
-    );
-    return { recipientId: id, destinationId: d.rows[0]?.id ?? null };
+export async function demoSetupLink(deps: DemoDeps, bucket: DemoBucket): Promise<DemoSetupLink> {
+  const { pool, config } = deps;
+  const { recipientId, destinationId } = await oneDemoAtATime(pool, async () => {
+    const id = await ensureRecipient(deps, DEMO_SETUP_TENANT, 'Globex Corp. (demo)');
+    const d = await findDemoDestination(deps, id, DEMO_SETUP_BUCKET, bucket.endpoint);
+    return { recipientId: id, destinationId: d?.id ?? null };
   });
   const link = await createSetupLink(pool, { config }, recipientId, {
     expiresInDays: 1,

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config.js';
 import { testSavedDestination } from '../control/destination-tests.js';
-import { endpointPolicy } from '../control/destinations.js';
+import { endpointPolicy } from '../control/destination-rules.js';
 import type { Pool } from '../control/db.js';
 import type { SecretBox } from '../control/secrets.js';
 import { createObjectWriter } from '../destinations/s3/object-writer.js';

@@ -1,13 +1,13 @@
 /**
  * The scheduler: enqueues a transfer for every destination that is due. Every worker process runs
- * it; one SQL statement per batch locks due destinations with SKIP LOCKED, advances their
- * `next_run_at` and adds their jobs in the same transaction, so each due run is enqueued exactly
+ * it; one transaction per batch locks due destinations with SKIP LOCKED, advances their
+ * `next_run_at` and adds their jobs, so each due run is enqueued exactly
  * once however many processes tick at the same moment.
  */
 import { SluiceError } from '../core/errors.js';
-import type { Queryable } from '../control/db.js';
+import { withTransaction, type Pool } from '../control/db.js';
 import type { Logger } from '../core/log.js';
-import { deliverableSql } from '../control/delivery-gate.js';
+import { advanceDueDestinations } from '../control/destination-store.js';
 import { insertScheduledTransfersSql } from '../transfer/store/transfers.js';
 import { addScheduledTransferJobsSql } from './queue-jobs.js';
 import { QUEUE_SCHEMA } from './queue.js';
@@ -19,32 +19,17 @@ export interface ScheduleOptions {
   batchSize?: number;
 }
 
-// Only destinations the delivery gate lets through are due (deliverableSql: the same rule the API, the
-// worker and the runner apply one destination at a time).
+// The due destinations are taken and advanced by the destinations' store (advanceDueDestinations:
+// only those the delivery gate lets through, locked with SKIP LOCKED until this transaction ends).
 // A destination already having a waiting transfer (a manual trigger, or a retry backing off) is not
 // given a second one: that one delivers everything up to its start anyway. The transfer (id in the
-// shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same statement,
-// by the clauses the transfers table's and the queue's owners write (one statement keeps a pass
-// over thousands of destinations cheap).
-const SCHEDULE_SQL = `
-WITH due AS (
-  SELECT d.id, d.frequency_minutes
-    FROM destinations d
-   WHERE d.enabled AND d.frequency_minutes IS NOT NULL AND ${deliverableSql('d')}
-     AND (d.next_run_at IS NULL OR d.next_run_at <= now())
-   ORDER BY d.next_run_at NULLS FIRST
-   LIMIT $2
-   FOR UPDATE SKIP LOCKED
-), advanced AS (
-  UPDATE destinations d
-     SET next_run_at = now() + d.frequency_minutes * $1::float8 * interval '1 millisecond'
-    FROM due
-   WHERE d.id = due.id
-  RETURNING d.id
-), minted AS (
+// shape of ids.ts: `trf_` + 16 URL-safe characters) is recorded as queued in the same transaction, by the clauses the transfers table's and the
+// queue's owners write.
+const ENQUEUE_SQL = `
+WITH minted AS (
   SELECT a.id AS destination_id,
          'trf_' || substr(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', 'xxx'), 1, 16) AS transfer_id
-    FROM advanced a
+    FROM unnest($1::text[]) AS a(id)
    WHERE NOT EXISTS (
            SELECT 1 FROM ${QUEUE_SCHEMA}._private_jobs j
             WHERE j.key = 'transfer:' || a.id AND j.locked_at IS NULL AND j.attempts < j.max_attempts)
@@ -53,7 +38,7 @@ WITH due AS (
 ), enqueued AS (
   ${addScheduledTransferJobsSql('recorded')}
 )
-SELECT (SELECT count(*) FROM advanced)::int AS due, (SELECT count(*) FROM enqueued)::int AS enqueued`;
+SELECT (SELECT count(*) FROM enqueued)::int AS enqueued`;
 
 export interface ScheduleResult {
   /** Destinations found due (and advanced). */
@@ -63,13 +48,17 @@ export interface ScheduleResult {
 }
 
 /** Enqueues every due destination, in batches; returns the totals. */
-export async function scheduleDue(db: Queryable, opts: ScheduleOptions = {}): Promise<ScheduleResult> {
+export async function scheduleDue(pool: Pool, opts: ScheduleOptions = {}): Promise<ScheduleResult> {
   const minuteMs = opts.minuteMs ?? 60_000;
   const batch = opts.batchSize ?? 500;
   const total: ScheduleResult = { due: 0, enqueued: 0 };
   for (;;) {
-    const { rows } = await db.query<ScheduleResult>(SCHEDULE_SQL, [minuteMs, batch]);
-    const r = rows[0] ?? { due: 0, enqueued: 0 };
+    const r = await withTransaction(pool, async (tx): Promise<ScheduleResult> => {
+      const due = await advanceDueDestinations(tx, { minuteMs, limit: batch });
+      if (due.length === 0) return { due: 0, enqueued: 0 };
+      const { rows } = await tx.query<{ enqueued: number }>(ENQUEUE_SQL, [due]);
+      return { due: due.length, enqueued: rows[0]?.enqueued ?? 0 };
+    });
     total.due += r.due;
     total.enqueued += r.enqueued;
     if (r.due < batch) return total;
@@ -83,11 +72,11 @@ export interface Scheduler {
 }
 
 /** Ticks every `intervalMs`, starting now; errors are logged and the next tick tries again. */
-export function startScheduler(db: Queryable, log: Logger, opts: ScheduleOptions & { intervalMs: number }): Scheduler {
+export function startScheduler(pool: Pool, log: Logger, opts: ScheduleOptions & { intervalMs: number }): Scheduler {
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
   const tick = async (): Promise<ScheduleResult> => {
-    const r = await scheduleDue(db, opts);
+    const r = await scheduleDue(pool, opts);
     if (r.due > 0) log.info({ due: r.due, enqueued: r.enqueued }, 'scheduled due destinations');
     return r;
   };

@@ -14,7 +14,7 @@ import { createObjectWriter } from '../destinations/s3/object-writer.js';
 import { createIdentitySource } from '../identity/index.js';
 import { openModels, sourceUrlOf } from '../models/index.js';
 import { checkStoredTenantValues, tenantColumns } from '../models/tenant.js';
-import { endpointPolicy } from '../control/destinations.js';
+import { endpointPolicy } from '../control/destination-rules.js';
 import type { NetworkGuard } from '../destinations/s3/network.js';
 import type { Runtime } from '../runtime.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';

@@ -10,6 +10,7 @@ import { SluiceError, describeError, errorRecord } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import { checkDelivery, isDeliveryRefusal } from '../control/delivery-gate.js';
+import { markNeedsAttention, recordTransferFailure } from '../control/destination-store.js';
 import { finishConnectionTestRun, insertConnectionTestRun, markConnectionTestRunning, recordConnectionTestProgress } from './connection-tests.js';
 import { classifyFailure, persistedNetworkFailure } from './failures.js';
 import { acquireTransferLocks, LockUnavailable, type TransferLocks } from './locks.js';
@@ -292,11 +293,7 @@ async function finishTransfer(
   const record = errorRecord(error, new Date());
   metrics.transferDuration.observe({ status: 'failed' }, ctx.seconds);
   if (action === 'needs_attention') {
-    await deps.pool.query(
-      `UPDATE destinations SET status = 'needs_attention', last_error = $2, updated_at = now()
-        WHERE id = $1 AND status <> 'disabled'`,
-      [job.destinationId, record],
-    );
+    await markNeedsAttention(deps.pool, job.destinationId, record);
     metrics.transfers.inc({ status: 'needs_attention', kind: job.kind });
     log.warn({ error: record }, 'transfer failed: the recipient must act; destination needs attention until a connection test passes');
     return;
@@ -309,16 +306,12 @@ async function finishTransfer(
   }
   const persisted = action === 'retry' ? persistedNetworkFailure(error, attempts) : null;
   if (persisted) {
-    await deps.pool.query(
-      `UPDATE destinations SET status = 'needs_attention', last_error = $2, updated_at = now()
-        WHERE id = $1 AND status <> 'disabled'`,
-      [job.destinationId, persisted],
-    );
+    await markNeedsAttention(deps.pool, job.destinationId, persisted);
     metrics.transfers.inc({ status: 'needs_attention', kind: job.kind });
     log.warn({ error: persisted, attempt: attempts }, 'transfer failed: the endpoint stayed unreachable on every attempt; destination needs attention until a connection test passes');
     return;
   }
-  await deps.pool.query('UPDATE destinations SET last_error = $2, updated_at = now() WHERE id = $1', [job.destinationId, record]);
+  await recordTransferFailure(deps.pool, job.destinationId, record);
   metrics.transfers.inc({ status: 'failed', kind: job.kind });
   log.error({ error: record, attempt: attempts }, 'transfer failed');
 }

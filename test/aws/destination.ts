@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { loadS3Config } from '../../src/control/destinations.js';
+import { loadS3Config } from '../../src/control/destination-store.js';
 import { destinationPolicies, type DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { newAudience, probeAudience } from '../../src/core/audience.js';

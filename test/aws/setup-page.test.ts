@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { buildServer, type ApiApp } from '../../src/api/server.js';
 import { loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/control/apikeys.js';
-import { getDestination } from '../../src/control/destinations.js';
+import { getDestination } from '../../src/control/destination-store.js';
 import type { DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import { s3ConnectionTester } from '../../src/jobs/pipeline-jobs.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { loadS3Config } from '../../src/control/destinations.js';
+import { loadS3Config } from '../../src/control/destination-store.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 
 let api: TestApi;

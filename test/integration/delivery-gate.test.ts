@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
-import { recordConnectionTest } from '../../src/control/destinations.js';
+import { recordConnectionTest } from '../../src/control/destination-store.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { recordConnectionTest } from '../../src/control/destinations.js';
+import { recordConnectionTest } from '../../src/control/destination-store.js';
 import { currentFingerprint } from '../../src/control/delivery-gate.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { cancelTransfer } from '../../src/jobs/cancel.js';

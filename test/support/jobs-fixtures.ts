@@ -3,16 +3,15 @@
  * queueing, not destination validation).
  */
 import type { Queryable } from '../../src/control/db.js';
+import type { DestinationView } from '../../src/control/destination-store.js';
+import type { RecipientView } from '../../src/control/recipients.js';
 import { newId } from '../../src/core/ids.js';
 import type { TransferJob } from '../../src/jobs/queue.js';
 import type { ModelResult, TransferResult } from '../../src/transfer/result.js';
 import { markTested } from './trust.js';
 
-export interface FixtureDestination {
-  id: string;
-  recipientId: string;
-  tenantId: string;
-}
+/** A destination's ids and its recipient's tenant: what the jobs tests look at. */
+export type FixtureDestination = Pick<DestinationView, 'id' | 'recipientId'> & Pick<RecipientView, 'tenantId'>;
 
 export async function insertDestinations(
   db: Queryable,

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
-import { secretContext } from '../../src/control/destinations.js';
+import { secretContext } from '../../src/control/destination-store.js';
 import { SecretBox } from '../../src/control/secrets.js';
 import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import type { IdentitySource } from '../../src/core/identity.js';

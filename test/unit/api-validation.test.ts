@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { DestinationCreateInput, checkDestinationRules } from '../../src/control/destinations.js';
+import { DestinationCreateInput } from '../../src/control/destination-input.js';
+import { checkDestinationRules } from '../../src/control/destination-rules.js';
 import { parseInput, problemsFromZod } from '../../src/control/validation.js';
 import { SluiceError } from '../../src/core/errors.js';
 

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { testUnsavedDestination } from '../../control/destination-tests.js';
-import { DestinationConfigInput, getDestination } from '../../control/destinations.js';
+import { DestinationConfigInput } from '../../control/destination-input.js';
+import { getDestination } from '../../control/destination-store.js';
 import {
   awaitConnectionTest,
   getConnectionTest,

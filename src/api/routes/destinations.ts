@@ -1,17 +1,8 @@
 /** /v1/destinations: S3 buckets of recipients. Secrets go in, never come out. */
 import { z } from 'zod';
-import {
-  COMPRESSIONS,
-  DestinationCreateInput,
-  DestinationUpdateInput,
-  FORMATS,
-  createDestination,
-  deleteDestination,
-  disableDestination,
-  getDestination,
-  listDestinations,
-  updateDestination,
-} from '../../control/destinations.js';
+import { COMPRESSIONS, DestinationCreateInput, DestinationUpdateInput, FORMATS } from '../../control/destination-input.js';
+import { createDestination, deleteDestination, disableDestination, updateDestination } from '../../control/destinations.js';
+import { DESTINATION_STATUSES, getDestination, listDestinations } from '../../control/destination-store.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
@@ -44,7 +35,7 @@ export const Destination = z
     models: z.array(z.string()).nullable(),
     frequencyMinutes: z.number().int().nullable(),
     enabled: z.boolean(),
-    status: z.enum(['new', 'active', 'needs_attention', 'disabled']),
+    status: z.enum(DESTINATION_STATUSES),
     lastTestAt: z.string().nullable(),
     lastTestPassed: z.boolean().nullable(),
     lastError: z.unknown(),

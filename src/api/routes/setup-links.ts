@@ -1,7 +1,7 @@
 /** /v1/recipients/:id/setup-links: links the provider hands a recipient to its hosted setup page. */
 import { z } from 'zod';
 import { AUTH_METHODS, DESTINATION_TYPES, SetupLinkCreateInput, createSetupLink, listSetupLinks, revokeSetupLink } from '../../control/setup-links.js';
-import { FORMATS } from '../../control/destinations.js';
+import { FORMATS } from '../../control/destination-input.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';

@@ -18,7 +18,10 @@ import helmet from '@fastify/helmet';
 import { Eta } from 'eta';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { FORMATS, FREQUENCIES, createDestination, getDestination, updateDestination, validateDestinationConfig, type DestinationView } from '../../control/destinations.js';
+import { FORMATS, FREQUENCIES } from '../../control/destination-input.js';
+import { createDestination, updateDestination } from '../../control/destinations.js';
+import { getDestination, setDestinationPaused, startSchedule, type DestinationView } from '../../control/destination-store.js';
+import { validateDestinationConfig } from '../../control/destination-rules.js';
 import {
   bindSetupLinkDestination,
   csrfMatches,
@@ -576,10 +579,7 @@ export const setupPageRoutes: RoutePlugin = {
           firstTransferId = await queueFirstTransferOnce(pool, link.id, async () => {
             const queued = await enqueueTransfer(pool, { destinationId, trigger: 'setup' });
             // The first transfer delivers everything so far: the schedule starts one period after it.
-            await pool.query(
-              `UPDATE destinations SET next_run_at = coalesce(next_run_at, now() + frequency_minutes * interval '1 minute') WHERE id = $1`,
-              [destinationId],
-            );
+            await startSchedule(pool, destinationId);
             return queued.transferId;
           });
         }
@@ -629,13 +629,7 @@ export const setupPageRoutes: RoutePlugin = {
         async (req) => {
           const link = req.setup!.link;
           if (!link.destinationId) throw noDestination();
-          const { rowCount } = await pool.query(
-            action === 'pause'
-              ? `UPDATE destinations SET enabled = false, updated_at = now() WHERE id = $1 AND status <> 'disabled'`
-              : `UPDATE destinations SET enabled = true, updated_at = now() WHERE id = $1 AND status = 'active' AND last_test_passed`,
-            [link.destinationId],
-          );
-          if (!rowCount) {
+          if (!(await setDestinationPaused(pool, link.destinationId, action === 'pause'))) {
             throw new SluiceError({
               code: 'setup_cannot_resume',
               actor: 'recipient',

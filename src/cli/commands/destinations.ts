@@ -4,15 +4,8 @@
  * (`--secret-access-key-stdin`) so it stays out of shell history and the process list.
  */
 import type { Command } from 'commander';
-import {
-  createDestination,
-  deleteDestination,
-  disableDestination,
-  getDestination,
-  listDestinations,
-  updateDestination,
-  type DestinationView,
-} from '../../control/destinations.js';
+import { createDestination, deleteDestination, disableDestination, updateDestination } from '../../control/destinations.js';
+import { getDestination, listDestinations, type DestinationView } from '../../control/destination-store.js';
 import type { ConnectionTestResult } from '../../destinations/s3/types.js';
 import { SluiceError, validationError } from '../../core/errors.js';
 import { given, printJson, printRecord, printTable, withCatalog, withRuntime } from '../output.js';

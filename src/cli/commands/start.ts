@@ -82,8 +82,9 @@ export function registerStart(program: Command): void {
           ...(demo ? { sourceUrl: demo.sourceUrl, modelsFile: demo.modelsFile } : {}),
         });
         if (stopRequested) return;
-        models = demo ? modelCatalog(demo.modelsFile, demo.sourceUrl) : catalogFromConfig(config, rt.databaseUrl);
-        app = await buildServer({ pool, secrets, log, config, identity, metrics, models });
+        const catalog = demo ? modelCatalog(demo.modelsFile, demo.sourceUrl) : catalogFromConfig(config, rt.databaseUrl);
+        models = catalog;
+        app = await buildServer({ pool, secrets, log, config, identity, metrics, models: catalog });
         const apiUrl = await app.listen({ host: config.SLUICE_HOST, port: config.SLUICE_PORT });
         log.info({ api: apiUrl, workerId: service.worker.id }, 'sluice started: API, worker and scheduler');
         if (demo) {
@@ -95,7 +96,10 @@ export function registerStart(program: Command): void {
           console.log(demoSummary({ demo, report, apiUrl, dataDir: config.dataDir, firstStart: demo.destination.created, controlUrl }));
           // The recipient's side: a setup link for the second demo recipient, against the same local store.
           const { demoSetupLink } = await import('../../demo/setup.js');
-          const setup = await demoSetupLink(pool, { ...config, SLUICE_PUBLIC_URL: config.SLUICE_PUBLIC_URL ?? apiUrl }, demo.bucket);
+          const setup = await demoSetupLink(
+            { pool, secrets, config: { ...config, SLUICE_PUBLIC_URL: config.SLUICE_PUBLIC_URL ?? apiUrl }, models: catalog },
+            demo.bucket,
+          );
           console.log(
             [
               `  recipient's side setup page of the second demo recipient (Globex), opens once:`,
