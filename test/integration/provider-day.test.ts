@@ -200,9 +200,9 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
         const m = t.results.find((r) => r.model === 'orders');
         return m && m.status === 'running' && m.rows > 0 ? m : undefined;
       },
-      // Generous: on 2026-11-30 (2 cores, idle) this 302 k-row Parquet read first showed rows after
-      // about 110 s, far slower than the bench's pipeline (the cause is still open).
-      300_000,
+      // Rows show within seconds (2.5 s on 2026-12-01, 2 cores, load average 10–25): the wait is
+      // for a busy machine, not for the read.
+      60_000,
     );
     assert.ok(mid.progressAt, `progress mid-transfer: ${JSON.stringify(mid)}`);
     assert.ok(mid.estimatedRows && mid.estimatedRows > 100_000, `the planner's estimate as a total: ${mid.estimatedRows}`);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
+import { PARQUET_MAX_ROWS_PER_FILE } from '../../src/formats/parquet.js';
 import { prepareQueue, TRANSFER_MAX_ATTEMPTS } from '../../src/jobs/queue.js';
 import { startHeartbeat } from '../../src/jobs/recovery.js';
 import { pipelineTransferRunner } from '../../src/jobs/pipeline-jobs.js';
@@ -26,9 +27,12 @@ import { until } from '../support/wait.js';
 
 let fx: TransferFixture;
 const orders = tableModel('orders', 'orders');
+const carts = tableModel('carts', 'carts');
+/** More rows than one Parquet file holds (PARQUET_MAX_ROWS_PER_FILE): the first file lands mid-read. */
+const CART_ROWS = 300_000;
 
 before(async () => {
-  fx = await transferFixture(['progress', 'empty', 'parked']);
+  fx = await transferFixture(['progress', 'parquet', 'empty', 'parked']);
   await prepareQueue(fx.control.pool);
   await fx.sql.query(`
     CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, note text);
@@ -36,6 +40,12 @@ before(async () => {
     INSERT INTO orders SELECT g, CASE WHEN g % 10 = 0 THEN 'small' ELSE 'big' END, timestamptz '2026-01-01' + g * interval '1 second', repeat('x', 40)
       FROM generate_series(1, 20000) g;
     ANALYZE orders;
+    CREATE TABLE carts (id bigint PRIMARY KEY, tenant_id text NOT NULL, items jsonb NOT NULL, updated_at timestamptz NOT NULL);
+    CREATE INDEX ON carts (tenant_id, updated_at, id);
+    INSERT INTO carts SELECT g, 'shop', jsonb_build_array(jsonb_build_object('sku', 'SKU-' || g % 250, 'qty', 1 + g % 4)),
+                             timestamptz '2026-01-01' + g * interval '1 ms'
+      FROM generate_series(1, ${CART_ROWS}) g;
+    ANALYZE carts;
   `);
 });
 after(async () => {
@@ -73,6 +83,33 @@ test('a running transfer writes its rows, bytes and files every few seconds, wit
   const [final] = await modelRows(fx.control.pool, r.id);
   assert.equal(Number(final!.rows), 18000, 'the final counts are the files\' counts, not a late progress write');
   assert.equal(final!.files, 6);
+});
+
+test('a Parquet full refresh of a few hundred thousand rows with a jsonb column shows its rows in the record before it finishes', async () => {
+  const dst = await fx.addDestination({ tenantId: 'shop', bucket: 'parquet', format: 'parquet', compression: 'snappy' });
+  let mid: ReturnType<typeof modelView> | undefined;
+  const r = await runTransfer(
+    fx.deps([carts], {
+      progressIntervalMs: 50,
+      // Hold the pipeline once the first Parquet file is in the bucket, and read the record then.
+      step: async (s, at) => {
+        if (s !== 'file_written' || mid) return;
+        mid = await until('Parquet progress in the control store', async () => {
+          const [row] = await modelRows(fx.control.pool, at.transferId);
+          const v = row && modelView(row);
+          return v && v.status === 'running' && v.files === 1 && v.rows >= PARQUET_MAX_ROWS_PER_FILE && v.progressAt ? v : undefined;
+        });
+      },
+    }),
+    { destinationId: dst, kind: 'FULL_REFRESH' },
+  );
+  assert.equal(r.status, 'succeeded', JSON.stringify(r.models[0]?.error));
+  assert.ok(mid, 'the record was seen mid-transfer');
+  assert.ok(mid.rows < CART_ROWS + 1 && mid.bytes > 0, JSON.stringify(mid));
+  assert.ok(mid.estimatedRows !== null && mid.estimatedRows > CART_ROWS / 2, `the planner's estimate as a total: ${mid.estimatedRows}`);
+  const [final] = await modelRows(fx.control.pool, r.id);
+  assert.equal(Number(final!.rows), CART_ROWS);
+  assert.equal(final!.files, 2);
 });
 
 test('a tenant id that matches no row in any model gets a warning, not a silent empty success', async () => {
