@@ -16,8 +16,8 @@ import { SluiceError } from '../core/errors.js';
 
 /**
  * Input bytes per frame: level 1's window, so a frame loses little of what one long stream would
- * find (on CSV the same ratio to two decimals). Measured against 1, 2 and 4 MiB frames, small frames
- * were the fastest (4 MiB ones at half the rate): their input and output stay in the cores' caches.
+ * find (on CSV the same ratio to two decimals). 4 MiB frames ran at half the rate of 1 MiB and
+ * smaller ones; between 512 KiB and 1 MiB the machine's load decided (docs/benchmarks.md).
  */
 export const FRAME_BYTES = 512 * 1024;
 /** Frames compressing at once, on libuv's thread pool (4 threads): overlapping with the reader. */
