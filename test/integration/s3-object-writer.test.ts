@@ -2,41 +2,17 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createObjectWriter, type ObjectWriterOptions, type S3ObjectWriter } from '../../src/destinations/s3/object-writer.js';
+import type { ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { SluiceError } from '../../src/core/errors.js';
-import type { IdentitySource } from '../../src/core/identity.js';
 import { createLogger, silentLogger } from '../../src/core/log.js';
-import { allowS3rverAccessKey, s3Error, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { localNetwork, startS3, type TestS3 } from '../support/s3.js';
+import { s3Error, type FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxyWriters, type FaultProxyWriters } from '../support/fault-proxy-writer.js';
+import type { TestS3 } from '../support/s3.js';
 
 const BUCKET = 'writer-bucket';
 const PART = 64 * 1024; // s3rver accepts small parts; AWS needs ≥ 5 MiB, which the default respects.
 const fastRetry = { baseDelayMs: 1, throttleBaseDelayMs: 1, attempts: 4 };
-
-const noIdentity: IdentitySource = {
-  kind: 'oidc',
-  describe: () => Promise.reject(new Error('not used')),
-  token: () => Promise.reject(new Error('access-key destinations need no token')),
-};
-
-function config(endpoint: string, over: Partial<S3DestinationConfig> = {}): S3DestinationConfig {
-  return {
-    id: `dst_writer${crypto.randomBytes(3).toString('hex')}`,
-    recipientId: 'rcp_test',
-    audience: 'sluice-aaaaaaaaaaaaaaaaaaaaaaaaaa',
-    bucket: BUCKET,
-    region: 'us-east-1',
-    prefix: 'exports',
-    auth: { kind: 'access_key', accessKeyId: 'AKIAEXAMPLEEXAMPLE00', secretAccessKey: 'secretsecretsecretsecret' },
-    accountId: '123456789012',
-    endpoint,
-    forcePathStyle: true,
-    conditionalWrites: true,
-    requestChecksums: false,
-    ...over,
-  };
-}
 
 function chunks(total: number, seed = 1): { body: Buffer; stream: () => Readable } {
   const body = crypto.createHash('sha256').update(String(seed)).digest();
@@ -63,29 +39,19 @@ function chunks(total: number, seed = 1): { body: Buffer; stream: () => Readable
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 describe('S3 object writer', () => {
+  let fx: FaultProxyWriters;
   let s3: TestS3;
   let proxy: FaultProxy;
 
   before(async () => {
-    s3 = await startS3([BUCKET]);
-    allowS3rverAccessKey('AKIAEXAMPLEEXAMPLE00', 'secretsecretsecretsecret');
-    proxy = await startFaultProxy(s3.endpoint);
+    fx = await startFaultProxyWriters(BUCKET, { config: { accountId: '123456789012' }, options: { partSize: PART, queueSize: 2, retry: fastRetry } });
+    ({ s3, proxy } = fx);
   });
-  after(async () => {
-    for (const w of writers) w.close();
-    await proxy.close();
-    await s3.close();
-  });
-  beforeEach(() => {
-    proxy.clearRules();
-    proxy.requests.length = 0;
-  });
+  after(() => fx.close());
+  beforeEach(() => fx.reset());
 
-  const writers: S3ObjectWriter[] = [];
   function writer(over: Partial<S3DestinationConfig> = {}, options: ObjectWriterOptions = {}, log = silentLogger) {
-    const w = createObjectWriter(config(proxy.url, over), { identity: noIdentity, log, network: localNetwork, options: { partSize: PART, queueSize: 2, retry: fastRetry, ...options } });
-    writers.push(w);
-    return w;
+    return fx.writer({ config: over, options, log });
   }
 
   it('writes a small body with one conditional PutObject and reports bytes and SHA-256', async () => {

@@ -9,68 +9,41 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createObjectWriter, type ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
-import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
+import type { ObjectWriterOptions } from '../../src/destinations/s3/object-writer.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/log.js';
-import { allowS3rverAccessKey, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { localNetwork, startS3, type TestS3 } from '../support/s3.js';
-import { noIdentity } from '../support/transfer-fixture.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxyWriters, type FaultProxyWriters } from '../support/fault-proxy-writer.js';
+import type { TestS3 } from '../support/s3.js';
 
 const BUCKET = 'stall-bucket';
 const MIB = 1024 * 1024;
 // Well above the event-loop pauses of a loaded test machine (proxy, client and s3rver share a process).
 const STALL_MS = 2000;
 
-function config(endpoint: string): S3DestinationConfig {
-  return {
-    id: `dst_stall${crypto.randomBytes(3).toString('hex')}`,
-    recipientId: 'rcp_test',
-    audience: 'sluice-aaaaaaaaaaaaaaaaaaaaaaaaaa',
-    bucket: BUCKET,
-    region: 'us-east-1',
-    prefix: 'exports',
-    auth: { kind: 'access_key', accessKeyId: 'AKIAEXAMPLEEXAMPLE00', secretAccessKey: 'secretsecretsecretsecret' },
-    endpoint,
-    forcePathStyle: true,
-    conditionalWrites: true,
-    requestChecksums: false,
-  };
-}
-
 const body = (n: number): Buffer => crypto.randomBytes(n);
 const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex');
 
 describe('stalled uploads', () => {
+  let fx: FaultProxyWriters;
   let s3: TestS3;
   let proxy: FaultProxy;
   let logged: string;
 
   before(async () => {
-    s3 = await startS3([BUCKET]);
-    allowS3rverAccessKey('AKIAEXAMPLEEXAMPLE00', 'secretsecretsecretsecret');
-    proxy = await startFaultProxy(s3.endpoint);
+    fx = await startFaultProxyWriters(BUCKET, { options: { partSize: 5 * MIB, retry: { baseDelayMs: 1, attempts: 3 }, stallTimeoutMs: STALL_MS } });
+    ({ s3, proxy } = fx);
   });
-  after(async () => {
-    await proxy.close();
-    await s3.close();
-  });
+  after(() => fx.close());
   beforeEach(() => {
-    proxy.clearRules();
-    proxy.requests.length = 0;
+    fx.reset();
     logged = '';
   });
 
   function writer(options: ObjectWriterOptions = {}) {
     const sink = new PassThrough();
     sink.on('data', (b: Buffer) => (logged += b.toString()));
-    const log = createLogger({ level: 'warn', format: 'json', destination: sink });
-    return createObjectWriter(config(proxy.url), {
-      identity: noIdentity,
-      log,
-      network: localNetwork,
-      options: { partSize: 5 * MIB, retry: { baseDelayMs: 1, attempts: 3 }, stallTimeoutMs: STALL_MS, ...options },
-    });
+    return fx.writer({ options, log: createLogger({ level: 'warn', format: 'json', destination: sink }) });
   }
 
   it('abandons a PutObject whose connection stops moving after the stall timeout, and retries it', async () => {

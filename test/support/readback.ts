@@ -2,8 +2,8 @@
  * Reads delivered files back with an independent reader (DuckDB) and turns every value — from the
  * files and from the source — into a canonical text form, so the two can be compared value by value.
  */
-import { spawnSync } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { Decoder } from '@toondepauw/node-zstd';
 import type { Pool, Queryable } from '../../src/control/db.js';
 import { duckdbType } from '../../src/formats/parquet.js';
 import { listElement } from '../../src/core/types.js';
@@ -97,11 +97,9 @@ export function sameValue(c: ColumnInfo, a: string | null, b: string | null): bo
   return a === b;
 }
 
-/** zstd decompression for hyparquet (Node 20 has none): the `zstd` program, synchronously. */
+/** zstd decompression for hyparquet (Node 20's zlib has none): the zstd addon Sluice writes with on Node 20. */
 export function zstdDecompress(input: Uint8Array): Uint8Array {
-  const r = spawnSync('zstd', ['-d', '-c', '-q'], { input });
-  if (r.status !== 0) throw new Error(`zstd -d failed: ${r.stderr.toString()}`);
-  return r.stdout;
+  return new Decoder().decodeSync(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
 }
 
 // ---- Every column, every type: canonical values compared leaf by leaf ----------------------------

@@ -1,15 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Readable } from 'node:stream';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable, type Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { createCompressor, NATIVE_ZSTD } from '../../src/formats/compress.js';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Decoder } from '@toondepauw/node-zstd';
+import { createCompressor, NATIVE_ZSTD, ZSTD_LEVEL } from '../../src/formats/compress.js';
 import { csvField, csvInsertion } from '../../src/formats/csv.js';
 import { jsonlInsertion } from '../../src/formats/jsonl.js';
 import { insertIntoRows, syncedAtText } from '../../src/formats/metadata.js';
 import { rowBatch, rowBatches } from '../../src/formats/rows.js';
 import { splitIntoFiles } from '../../src/formats/split.js';
 import { streamParts } from '../../src/formats/stream-part.js';
+import { createZstdFrames, FRAME_BYTES } from '../../src/formats/zstd-frames.js';
 import { Semaphore } from '../../src/sources/postgres/semaphore.js';
 
 describe('csvField', () => {
@@ -71,26 +79,77 @@ describe('splitIntoFiles', () => {
 });
 
 describe('zstd', () => {
-  const compressWithoutZstdProgram = (): string => {
-    const script = `import('./src/formats/compress.js').then((m) => { try { m.createCompressor('zstd').end(Buffer.from('a,b\\n'.repeat(1000))); console.log(m.NATIVE_ZSTD ? 'native' : 'no error'); } catch (e) { console.log(e.code + ': ' + e.hint); } })`;
-    return spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8' }).stdout;
+  const rowsText = (n: number, from = 0): string => Array.from({ length: n }, (_, i) => `${from + i},tenant ${(from + i) % 7},"quoted, ""text"""\n`).join('');
+  const compress = async (c: Transform, input: Buffer): Promise<Buffer> => {
+    const out = buffer(c);
+    c.end(input);
+    return out;
   };
-  it(NATIVE_ZSTD ? 'needs no program: this Node compresses zstd itself' : 'fails with a clear message when neither Node nor a zstd program can compress', () => {
-    if (NATIVE_ZSTD) assert.equal(compressWithoutZstdProgram(), 'native\n');
-    else assert.match(compressWithoutZstdProgram(), /^zstd_unavailable: Run Sluice on Node 22 or 24, or install zstd/);
+  const decode = (b: Buffer): Buffer => new Decoder().decodeSync(b);
+
+  it(`needs no program: with nothing on PATH, this Node (${NATIVE_ZSTD ? 'node:zlib' : 'the zstd addon'}) writes zstd`, () => {
+    const script = `import('./src/formats/compress.js').then(async (m) => { const c = m.createCompressor('zstd'); const out = []; c.on('data', (b) => out.push(b)); c.on('end', () => console.log(Buffer.concat(out).subarray(0, 4).toString('hex'))); c.end(Buffer.from('a,b\\n'.repeat(1000))); })`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8' });
+    assert.equal(r.stdout, '28b52ffd\n', r.stderr); // the zstd frame magic number
   });
 
-  it('what it writes is zstd that the zstd program reads back byte for byte', async () => {
-    const input = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `${i},tenant ${i % 7},"quoted, ""text"""\n`).join(''));
-    const c = createCompressor('zstd');
-    const out: Buffer[] = [];
-    c.on('data', (b: Buffer) => out.push(b));
-    const done = new Promise((resolve, reject) => c.on('end', resolve).on('error', reject));
-    c.end(input);
-    await done;
-    const back = spawnSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(out) });
-    assert.equal(back.status, 0, back.stderr?.toString());
-    assert.ok(back.stdout.equals(input));
+  it("what this Node's compressor writes reads back byte for byte", async () => {
+    const input = Buffer.from(rowsText(20_000));
+    assert.ok(decode(await compress(createCompressor('zstd'), input)).equals(input));
+  });
+
+  it('the frames (Node 20): a large input becomes several frames, which DuckDB reads as one CSV file', async () => {
+    const input = Buffer.from(rowsText(300_000)); // ~11 MiB: about twenty frames
+    assert.ok(input.length > 2 * FRAME_BYTES);
+    const zst = await compress(createZstdFrames(ZSTD_LEVEL), input);
+    assert.ok(decode(zst).equals(input));
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-zstd-'));
+    try {
+      const file = path.join(dir, 'rows.csv.zst');
+      await fs.writeFile(file, zst);
+      const conn = await (await DuckDBInstance.create(':memory:', { threads: '1' })).connect();
+      const r = await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n, sum(column0)::BIGINT AS s, min(column2) AS c FROM read_csv('${file}', header = false)`);
+      assert.deepEqual(r.getRowObjects(), [{ n: 300_000, s: (299_999n * 300_000n) / 2n, c: 'quoted, "text"' }]);
+      conn.closeSync();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the frames: an empty input is one empty frame, not an empty file', async () => {
+    const zst = await compress(createZstdFrames(ZSTD_LEVEL), Buffer.alloc(0));
+    assert.deepEqual([...zst.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+    assert.equal(decode(zst).length, 0);
+  });
+
+  it('the frames: a reader that does not keep up holds the input back (bounded memory)', async () => {
+    // Random bytes do not compress, so a frame's output is as large as its input: what the reader has
+    // not taken counts in full.
+    const chunkBytes = 64 * 1024;
+    const total = 48 * FRAME_BYTES;
+    let produced = 0;
+    let maxHeld = 0;
+    let framesOut = 0;
+    const source = new Readable({
+      read() {
+        if (produced >= total) return void this.push(null);
+        produced += chunkBytes;
+        maxHeld = Math.max(maxHeld, produced - framesOut * FRAME_BYTES);
+        this.push(crypto.randomBytes(chunkBytes));
+      },
+    });
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(_frame: Buffer, _e, cb) {
+        framesOut++; // FRAME_BYTES is a multiple of the chunk size: every frame but the last holds exactly FRAME_BYTES
+        setImmediate(cb);
+      },
+    });
+    await pipeline(source, createZstdFrames(ZSTD_LEVEL), slow);
+    assert.equal(framesOut, 48);
+    // The frames compressing (3), the one filling, the one the reader holds, and stream buffers: far
+    // below the 48 frames an unbounded compressor would take in.
+    assert.ok(maxHeld <= 6 * FRAME_BYTES, `held ${maxHeld} bytes`);
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIB, maxObjectSize, partSizeFor } from '../../src/destinations/s3/object-writer.js';
+import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIB, maxObjectSize, partSizeFor } from '../../src/destinations/s3/part-size.js';
 import { backoffDelay } from '../../src/destinations/s3/retry.js';
 
 const TIB = 1024 ** 4;
