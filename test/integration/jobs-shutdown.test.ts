@@ -46,6 +46,8 @@ describe('graceful shutdown and attempts', () => {
     assert.equal(status[0]!.status, 'queued');
     // A worker that lets it finish: it runs and completes on its first counted attempt.
     const last = worker(10);
+    // Its start (tsx, the control store) is not what is bounded: on a loaded machine it alone can take 30 s.
+    await workerIdOf(last);
     await until('the transfer to complete', async () => (await job()) === undefined, 30_000);
     const runs = await store.db.pool.query('SELECT 1 FROM public.test_runs WHERE transfer_id = $1', [transferId]);
     assert.equal(runs.rowCount, 1);
