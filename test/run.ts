@@ -46,12 +46,14 @@ if (!serverUrl) {
   stop = cluster.stop;
 }
 
+// The AWS SDK's notice that its 2027 releases need Node 22 would repeat in every test file on Node 20
+// (`sluice start` turns it off the same way; the README says it once).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 // The AWS suite shares one Ceph RGW cluster (installed when missing) across its files.
 let rgw: RgwCluster | undefined;
 const rgwEnv: Record<string, string> = {};
 if (suite === 'aws') {
-  // The SDK's notice that future versions need Node 22 would repeat in every test file.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
     await installRgw((line) => console.error(`rgw: ${line}`));
     rgw = await startRgw({ parent: path.resolve('.tmp'), log: (line) => console.error(`rgw: ${line}`) });
@@ -73,6 +75,8 @@ const cleanup = async () => {
   await stop?.();
 };
 
+// The test files run on this same Node (process.execPath): say which, since CI runs the suites on several.
+console.error(`# Node ${process.version}`);
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],

@@ -4,13 +4,13 @@
  * as client id, and a role whose trust policy and permissions policy are Sluice's output unchanged.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadS3Config } from '../../src/control/destination-store.js';
 import { destinationPolicies, type DestinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { S3DestinationConfig } from '../../src/destinations/s3/types.js';
 import { newAudience, probeAudience } from '../../src/core/audience.js';
 import { newId } from '../../src/core/ids.js';
+import { runSluice } from '../support/cli.js';
 import { seedPermissionsPolicy, type TestRgw } from '../support/rgw.js';
 import { markTested } from '../support/trust.js';
 import type { ServedIssuer } from './issuer.js';
@@ -128,24 +128,15 @@ export async function provisionStoredDestination(rgw: TestRgw, issuer: ServedIss
 
 /** `sluice policy <destination-id>`, as a child process against the issuer's control store. */
 async function sluicePolicy(issuer: ServedIssuer, destinationId: string): Promise<DestinationPolicies> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'policy', destinationId], {
-    env: {
-      ...process.env,
-      DATABASE_URL: issuer.db.url,
-      SLUICE_SECRET_KEY: issuer.secretKey,
-      SLUICE_IDENTITY: 'oidc',
-      SLUICE_PUBLIC_URL: issuer.issuer,
-      SLUICE_OIDC_SUBJECT: issuer.subject,
-      SLUICE_LOG_LEVEL: 'warn',
-      SLUICE_LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { code, stdout, stderr } = await runSluice(['policy', destinationId], {
+    DATABASE_URL: issuer.db.url,
+    SLUICE_SECRET_KEY: issuer.secretKey,
+    SLUICE_IDENTITY: 'oidc',
+    SLUICE_PUBLIC_URL: issuer.issuer,
+    SLUICE_OIDC_SUBJECT: issuer.subject,
+    SLUICE_LOG_LEVEL: 'warn',
+    SLUICE_LOG_FORMAT: 'json',
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, `sluice policy failed: ${stderr}`);
   return JSON.parse(stdout) as DestinationPolicies;
 }

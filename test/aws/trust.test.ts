@@ -12,7 +12,6 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
 import { createDestination } from '../../src/control/destinations.js';
-import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { destinationPolicies } from '../../src/destinations/s3/policies.js';
 import type { ConnectionTestResult } from '../../src/destinations/s3/types.js';
 import { probeAudience, newAudience } from '../../src/core/audience.js';
@@ -25,15 +24,12 @@ import { scheduleDue } from '../../src/jobs/scheduler.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { checkDelivery } from '../../src/control/delivery-gate.js';
-import { destinationLoader } from '../../src/control/transfer-destination.js';
-import { controlStoreSigner } from '../../src/control/signing-keys.js';
-import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { type TransferDeps } from '../../src/transfer/deps.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { localNetwork } from '../support/s3.js';
 import { seedPermissionsPolicy, useRgw, type PolicyDocument, type TestRgw } from '../support/rgw.js';
+import { transferDeps } from '../support/transfer-fixture.js';
 import { serveIssuer, type ServedIssuer } from './issuer.js';
 
 const config = loadConfig({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' });
@@ -74,14 +70,7 @@ before(async () => {
       FROM generate_series(1, 1000) g;
   `);
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
-  deps = {
-    pool: issuer.db.pool,
-    signingKey: controlStoreSigner(issuer.db.pool, issuer.secrets),
-    log: silentLogger,
-    source: postgresTransferSource(source, [orders]),
-    loadDestination: destinationLoader(issuer.db.pool, issuer.secrets),
-    objectWriter: (c) => createObjectWriter(c, { identity, log: silentLogger, network: localNetwork }),
-  };
+  deps = transferDeps({ pool: issuer.db.pool, secrets: issuer.secrets, source, models: [orders], identity });
 });
 after(async () => {
   await sql?.end();

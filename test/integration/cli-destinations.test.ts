@@ -3,7 +3,6 @@
  * and a real S3 server: API keys, recipients, destinations, the connection test and policies.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +12,7 @@ import { freePort } from '../../src/control/embedded.js';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
 import { addTransferJob } from '../../src/jobs/queue-jobs.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { runSluice } from '../support/cli.js';
 import { spawnProc, stopProc, type Proc } from '../support/jobs-processes.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
 import { startS3, type TestS3 } from '../support/s3.js';
@@ -35,28 +35,20 @@ interface Run {
   stderr: string;
 }
 
-function sluice(args: string[], stdin?: string): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env: {
-      ...process.env,
-      DATABASE_URL: db.url,
-      SLUICE_DATA_DIR: dataDir,
-      // Recipients and destinations are checked against the same models as the worker's.
-      SLUICE_CONFIG: path.join(dataDir, 'sluice.yaml'),
-      SLUICE_SECRET_KEY: SECRET_KEY,
-      SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
-      SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
-      SLUICE_LOG_LEVEL: 'warn',
-      SLUICE_LOG_FORMAT: 'json',
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(stdin ?? '');
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+async function sluice(args: string[], stdin?: string): Promise<Run> {
+  const env = {
+    DATABASE_URL: db.url,
+    SLUICE_DATA_DIR: dataDir,
+    // Recipients and destinations are checked against the same models as the worker's.
+    SLUICE_CONFIG: path.join(dataDir, 'sluice.yaml'),
+    SLUICE_SECRET_KEY: SECRET_KEY,
+    SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
+    SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
+    SLUICE_LOG_LEVEL: 'warn',
+    SLUICE_LOG_FORMAT: 'json',
+  };
+  const r = await runSluice(args, env, { stdin: stdin ?? '' });
+  return { ...r, code: r.code ?? -1 };
 }
 
 before(async () => {

@@ -5,7 +5,6 @@
  * and names the test to run.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,6 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
 import { recordConnectionTest } from '../../src/control/destination-store.js';
-import { createObjectWriter } from '../../src/destinations/s3/object-writer.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
 import { loadJobSettings } from '../../src/jobs/settings.js';
@@ -21,16 +19,15 @@ import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { checkDelivery } from '../../src/control/delivery-gate.js';
-import { destinationLoader } from '../../src/control/transfer-destination.js';
-import { controlStoreSigner } from '../../src/control/signing-keys.js';
-import { postgresTransferSource } from '../../src/transfer/postgres-source.js';
 import { type TransferDeps } from '../../src/transfer/deps.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import type { ModelDefinition } from '../../src/core/types.js';
+import { runSluice, type CliRun } from '../support/cli.js';
 import { startTestApi, testIdentity, type TestApi } from '../support/api.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
-import { localNetwork, s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
+import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
+import { transferDeps } from '../support/transfer-fixture.js';
 import { until } from '../support/wait.js';
 
 const BUCKET = 'gate-bucket';
@@ -61,14 +58,7 @@ before(async () => {
     INSERT INTO orders SELECT g, 'acme', timestamptz '2026-01-01' + g * interval '1 s' FROM generate_series(1, 30) g;
   `);
   source = createPostgresSource(sourceDb.url, { maxConcurrentQueries: 1 });
-  deps = {
-    pool: api.db.pool,
-    signingKey: controlStoreSigner(api.db.pool, api.secrets),
-    log: silentLogger,
-    source: postgresTransferSource(source, [orders]),
-    loadDestination: destinationLoader(api.db.pool, api.secrets),
-    objectWriter: (config) => createObjectWriter(config, { identity: testIdentity(), log: silentLogger, network: localNetwork }),
-  };
+  deps = transferDeps({ pool: api.db.pool, secrets: api.secrets, source, models: [orders], identity: testIdentity() });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-gate-'));
   await fs.writeFile(
     path.join(dir, 'sluice.yaml'),
@@ -104,26 +94,16 @@ async function dataObjects(): Promise<string[]> {
 }
 
 /** `sluice transfer <id>` as an operator runs it: a child process, configuration from the environment. */
-async function cliTransfer(id: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'transfer', id], {
-    env: {
-      ...process.env,
-      DATABASE_URL: api.db.url,
-      SLUICE_SOURCE_URL: sourceDb.url,
-      SLUICE_CONFIG: path.join(dir, 'sluice.yaml'),
-      SLUICE_SECRET_KEY: api.secretKey,
-      SLUICE_DATA_DIR: dir,
-      SLUICE_PUBLIC_URL: 'https://sluice.test.example',
-      SLUICE_LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function cliTransfer(id: string): Promise<CliRun> {
+  return runSluice(['transfer', id], {
+    DATABASE_URL: api.db.url,
+    SLUICE_SOURCE_URL: sourceDb.url,
+    SLUICE_CONFIG: path.join(dir, 'sluice.yaml'),
+    SLUICE_SECRET_KEY: api.secretKey,
+    SLUICE_DATA_DIR: dir,
+    SLUICE_PUBLIC_URL: 'https://sluice.test.example',
+    SLUICE_LOG_LEVEL: 'error',
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stderr, stdout };
 }
 
 /** Whether the scheduler finds the destination due (it is made due first). */

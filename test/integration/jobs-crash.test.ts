@@ -8,14 +8,11 @@
  *   lists that is incomplete, and the transfer completes on its next run.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
-import { prepareQueue } from '../../src/jobs/queue.js';
-import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
-import { deliveredRows, transferFixture, type TransferFixture, settle } from '../support/transfer-fixture.js';
+import { eventsPipeline, stopProc, workerIdOf, type EventsPipeline, type Proc } from '../support/jobs-processes.js';
+import { deliveredRows, type TransferFixture } from '../support/transfer-fixture.js';
 import { until } from '../support/wait.js';
 
 const TENANTS = ['t1', 't2', 't3'];
@@ -24,28 +21,17 @@ const HEARTBEAT_S = 0.5;
 const GRACE_S = 3;
 
 describe('workers: crash recovery and graceful shutdown', () => {
+  let pipeline: EventsPipeline;
   let fx: TransferFixture;
-  let dir: string;
   const dsts = new Map<string, string>();
-  const procs: Proc[] = [];
-  let nextId = 1;
-  let env: NodeJS.ProcessEnv;
-
-  const addRows = async (tenant: string, n: number): Promise<void> => {
-    await fx.sql.query(
-      `INSERT INTO events (id, tenant_id, updated_at, payload)
-       SELECT $1::bigint + g, $2, clock_timestamp(), repeat(md5(g::text), 4) FROM generate_series(0, $3::int - 1) g`,
-      [nextId, tenant, n],
-    );
-    nextId += n;
-    // Below the next commit-safe bound: the next transfer reads them.
-    await settle();
-  };
-  const worker = (): Proc => {
-    const p = spawnWorker(env);
-    procs.push(p);
-    return p;
-  };
+  const addRows = (tenant: string, n: number): Promise<void> => pipeline.addRows(tenant, n);
+  const worker = (): Proc =>
+    pipeline.worker({
+      SLUICE_WORKER_CONCURRENCY: '2',
+      SLUICE_WORKER_HEARTBEAT_SECONDS: String(HEARTBEAT_S),
+      SLUICE_WORKER_DEAD_AFTER_SECONDS: String(DEAD_AFTER_S),
+      SLUICE_SHUTDOWN_GRACE_SECONDS: String(GRACE_S),
+    });
   const lockedBy = async (workerId: string): Promise<string[]> => {
     const { rows } = await fx.control.pool.query<{ t: string }>(
       `SELECT payload->>'transferId' AS t FROM graphile_worker._private_jobs WHERE locked_by = $1`,
@@ -61,37 +47,12 @@ describe('workers: crash recovery and graceful shutdown', () => {
   const allDone = (ids: string[]) => async () => (await statuses(ids)).every((s) => s === 'succeeded');
 
   before(async () => {
-    fx = await transferFixture(['crash']);
-    await prepareQueue(fx.control.pool);
-    await fx.sql.query(`CREATE TABLE events (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, payload text);
-                        CREATE INDEX ON events (tenant_id, updated_at, id)`);
+    pipeline = await eventsPipeline('crash');
+    fx = pipeline.fx;
     for (const t of TENANTS) await addRows(t, 3000);
-    await fs.mkdir(path.resolve('.tmp'), { recursive: true });
-    dir = await fs.mkdtemp(path.resolve('.tmp', 'jobs-crash-'));
-    const models = path.join(dir, 'sluice.yaml');
-    await fs.writeFile(models, 'models:\n  - name: events\n    table: public.events\n    cursor: updated_at\n    tenant: tenant_id\n');
     for (const t of TENANTS) dsts.set(t, await fx.addDestination({ tenantId: t, bucket: 'crash', prefix: `exports/${t}` }));
-    env = {
-      DATABASE_URL: fx.control.url,
-      SLUICE_SOURCE_URL: fx.sourceDb.url,
-      SLUICE_CONFIG: models,
-      SLUICE_SECRET_KEY: fx.secretKey,
-      SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
-      SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
-      JOBS_TEST_MODE: 'pipeline',
-      JOBS_TEST_FILE_ROWS: '100',
-      SLUICE_WORKER_CONCURRENCY: '2',
-      SLUICE_WORKER_HEARTBEAT_SECONDS: String(HEARTBEAT_S),
-      SLUICE_WORKER_DEAD_AFTER_SECONDS: String(DEAD_AFTER_S),
-      SLUICE_SHUTDOWN_GRACE_SECONDS: String(GRACE_S),
-      SLUICE_SCHEDULER_INTERVAL_SECONDS: '3600',
-    };
   });
-  after(async () => {
-    await Promise.all(procs.map((p) => stopProc(p, 'SIGKILL')));
-    await fx.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  after(() => pipeline?.close());
 
   it('survives workers killed mid-transfer: another takes over within the bound, no row lost', async () => {
     let a = worker();

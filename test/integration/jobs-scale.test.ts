@@ -9,38 +9,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createApiKey } from '../../src/control/apikeys.js';
 import { freePort } from '../../src/control/embedded.js';
-import { prepareQueue } from '../../src/jobs/queue.js';
-import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { insertDestinations } from '../support/jobs-fixtures.js';
-import { spawnProc, spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
+import { recordingStore, stopProc, workerIdOf, type RecordingStore } from '../support/jobs-processes.js';
 
 const MINUTE_MS = 400;
 const PERIOD_MS = 15 * MINUTE_MS;
 const CYCLES = 3;
 
 describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
-  let db: TestDatabase;
-  const procs: Proc[] = [];
-  before(async () => {
-    db = await freshDatabase();
-    await prepareQueue(db.pool);
-    await db.pool.query(
-      `CREATE TABLE public.test_runs (transfer_id text, destination_id text, worker_id text, started_at timestamptz, finished_at timestamptz)`,
-    );
-  });
-  after(async () => {
-    await Promise.all(procs.map((p) => stopProc(p, 'SIGKILL')));
-    await db.drop();
-  });
+  let store: RecordingStore;
+  before(async () => (store = await recordingStore()));
+  after(() => store?.close());
 
   it('runs every due transfer exactly once per cycle, one at a time per destination, on both workers', async () => {
     const t0 = Date.now();
     const mark = (what: string): void => console.log(`# ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const dsts = await insertDestinations(db.pool, 200, { enabled: false });
+    const dsts = await insertDestinations(store.db.pool, 200, { enabled: false });
     const env = {
-      DATABASE_URL: db.url,
-      SLUICE_SECRET_KEY: 'a'.repeat(64),
-      JOBS_TEST_MODE: 'record',
       JOBS_TEST_RUN_MS: '5',
       SLUICE_TEST_MINUTE_MS: String(MINUTE_MS),
       SLUICE_SCHEDULER_INTERVAL_SECONDS: '0.25',
@@ -48,19 +33,17 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
       SLUICE_WORKER_HEARTBEAT_SECONDS: '1',
       SLUICE_WORKER_DEAD_AFTER_SECONDS: '5',
     };
-    const workers = [spawnWorker(env), spawnWorker(env)];
-    procs.push(...workers);
+    const workers = [store.worker(env), store.worker(env)];
     const ids = await Promise.all(workers.map(workerIdOf));
     const port = await freePort();
-    const api = spawnProc(['src/cli/main.ts', 'serve'], { DATABASE_URL: db.url, SLUICE_SECRET_KEY: 'a'.repeat(64), SLUICE_PORT: String(port) });
-    procs.push(api);
+    const api = store.spawn(['src/cli/main.ts', 'serve'], { SLUICE_PORT: String(port) });
     await api.waitFor(/API listening/);
-    const { key } = await createApiKey(db.pool, { name: 'scale test' });
+    const { key } = await createApiKey(store.db.pool, { name: 'scale test' });
     mark('processes up');
 
     // Go: every destination becomes due now.
     const started = Date.now();
-    await db.pool.query('UPDATE destinations SET enabled = true, next_run_at = NULL WHERE id = ANY($1)', [dsts.map((d) => d.id)]);
+    await store.db.pool.query('UPDATE destinations SET enabled = true, next_run_at = NULL WHERE id = ANY($1)', [dsts.map((d) => d.id)]);
     // Meanwhile, manual triggers through the API for a few destinations, twice each.
     const manual = dsts.slice(0, 10);
     for (const d of [...manual, ...manual]) {
@@ -72,12 +55,12 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
       assert.equal(r.status, 202, await r.text());
     }
     await sleep(CYCLES * PERIOD_MS + PERIOD_MS / 2 - (Date.now() - started));
-    await db.pool.query('UPDATE destinations SET enabled = false WHERE id = ANY($1)', [dsts.map((d) => d.id)]);
+    await store.db.pool.query('UPDATE destinations SET enabled = false WHERE id = ANY($1)', [dsts.map((d) => d.id)]);
     mark('schedule stopped');
     // Drain: every queued transfer runs.
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM graphile_worker._private_jobs');
+      const { rows } = await store.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM graphile_worker._private_jobs');
       if (rows[0]!.n === 0) break;
       assert.ok(Date.now() < deadline, 'the queue drains');
       await sleep(200);
@@ -87,7 +70,7 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
     assert.equal(await stopProc(api), 0);
 
     // Every transfer queued (by the scheduler or the API) ran exactly once.
-    const once = await db.pool.query<{ queued: number; ran: number; twice: number; never: number }>(
+    const once = await store.db.pool.query<{ queued: number; ran: number; twice: number; never: number }>(
       `SELECT (SELECT count(*) FROM transfers WHERE status <> 'cancelled')::int AS queued,
               (SELECT count(*) FROM test_runs)::int AS ran,
               (SELECT count(*) FROM (SELECT transfer_id FROM test_runs GROUP BY 1 HAVING count(*) > 1) x)::int AS twice,
@@ -103,7 +86,7 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
     // CYCLES + 1 (the first is at t=0) — or one less when, on this loaded machine, its previous run still
     // waited when the next came due (by design the waiting one then stands for both); and consecutive
     // scheduled requests are a full period apart (never two in one cycle).
-    const perDst = await db.pool.query<{ destination_id: string; n: number; min_gap_ms: number | null }>(
+    const perDst = await store.db.pool.query<{ destination_id: string; n: number; min_gap_ms: number | null }>(
       `SELECT destination_id, count(*)::int AS n,
               (min(gap) * 1000)::float8 AS min_gap_ms
          FROM (SELECT destination_id,
@@ -123,7 +106,7 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
     }
 
     // Never two transfers of one destination at the same time.
-    const overlaps = await db.pool.query<{ n: number }>(
+    const overlaps = await store.db.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM test_runs a JOIN test_runs b
           ON a.destination_id = b.destination_id AND a.transfer_id < b.transfer_id
          AND a.started_at < b.finished_at AND b.started_at < a.finished_at`,
@@ -131,7 +114,7 @@ describe('scale-out: 2 workers + 1 API, 200 destinations', () => {
     assert.equal(overlaps.rows[0]!.n, 0);
 
     // Both workers did a fair share.
-    const split = await db.pool.query<{ worker_id: string; n: number }>('SELECT worker_id, count(*)::int AS n FROM test_runs GROUP BY 1');
+    const split = await store.db.pool.query<{ worker_id: string; n: number }>('SELECT worker_id, count(*)::int AS n FROM test_runs GROUP BY 1');
     assert.deepEqual(split.rows.map((r) => r.worker_id).sort(), [...ids].sort());
     for (const r of split.rows) assert.ok(r.n >= o.ran * 0.2, `worker ${r.worker_id} ran ${r.n} of ${o.ran}`);
   });

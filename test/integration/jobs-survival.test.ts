@@ -5,37 +5,24 @@
  * stays up, logs what happened, and the transfer completes on retry with every row delivered.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
-import { prepareQueue } from '../../src/jobs/queue.js';
 import { serverUrl } from '../support/db.js';
-import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
-import { deliveredRows, settle, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { eventsPipeline, workerIdOf, type EventsPipeline, type Proc } from '../support/jobs-processes.js';
+import { deliveredRows, type TransferFixture } from '../support/transfer-fixture.js';
 import { until } from '../support/wait.js';
 
 describe('workers survive their dependencies', () => {
+  let pipeline: EventsPipeline;
   let fx: TransferFixture;
-  let dir: string;
   let dst: string;
   let worker: Proc;
   let admin: pg.Client;
   let ctl: pg.Client;
-  let nextId = 1;
 
-  const addRows = async (n: number): Promise<void> => {
-    await fx.sql.query(
-      `INSERT INTO events (id, tenant_id, updated_at, payload)
-       SELECT $1::bigint + g, 't1', clock_timestamp(), repeat(md5(g::text), 40) FROM generate_series(0, $2::int - 1) g`,
-      [nextId, n],
-    );
-    nextId += n;
-    // Rows reach a transfer once they are below the commit-safe bound (docs/change-detection.md).
-    await settle();
-  };
+  const addRows = (n: number): Promise<void> => pipeline.addRows('t1', n, { payloadRepeat: 40 });
   // Through the admin connection: the test's own pool loses its connections too in the second test.
   const status = async (id: string): Promise<string | undefined> =>
     (await ctl.query<{ status: string }>('SELECT status FROM sluice.transfers WHERE id = $1', [id])).rows[0]?.status;
@@ -49,40 +36,21 @@ describe('workers survive their dependencies', () => {
   const alive = (): boolean => worker.child.exitCode === null && worker.child.signalCode === null;
 
   before(async () => {
-    fx = await transferFixture(['survive']);
-    await prepareQueue(fx.control.pool);
-    await fx.sql.query(`CREATE TABLE events (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, payload text);
-                        CREATE INDEX ON events (tenant_id, updated_at, id)`);
-    await fs.mkdir(path.resolve('.tmp'), { recursive: true });
-    dir = await fs.mkdtemp(path.resolve('.tmp', 'jobs-survival-'));
-    const models = path.join(dir, 'sluice.yaml');
-    await fs.writeFile(models, 'models:\n  - name: events\n    table: public.events\n    cursor: updated_at\n    tenant: tenant_id\n');
+    pipeline = await eventsPipeline('survive');
+    fx = pipeline.fx;
     dst = await fx.addDestination({ tenantId: 't1', bucket: 'survive', prefix: 'exports' });
     admin = new pg.Client({ connectionString: serverUrl() });
     await admin.connect();
     ctl = new pg.Client({ connectionString: fx.control.url });
     await ctl.connect();
-    worker = spawnWorker({
-      DATABASE_URL: fx.control.url,
-      SLUICE_SOURCE_URL: fx.sourceDb.url,
-      SLUICE_CONFIG: models,
-      SLUICE_SECRET_KEY: fx.secretKey,
-      SLUICE_ALLOW_HTTP_ENDPOINTS: 'true',
-      SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1',
-      JOBS_TEST_MODE: 'pipeline',
-      // Small files: the transfer runs long enough to be interrupted half way.
-      JOBS_TEST_FILE_ROWS: '100',
-      SLUICE_WORKER_CONCURRENCY: '1',
-      SLUICE_SCHEDULER_INTERVAL_SECONDS: '3600',
-    });
+    // Small files (the pipeline's 100 rows): the transfer runs long enough to be interrupted half way.
+    worker = pipeline.worker({ SLUICE_WORKER_CONCURRENCY: '1' });
     await workerIdOf(worker);
   });
   after(async () => {
-    await stopProc(worker, 'SIGKILL');
-    await admin.end();
-    await ctl.end();
-    await fx.close();
-    await fs.rm(dir, { recursive: true, force: true });
+    await admin?.end();
+    await ctl?.end();
+    await pipeline?.close();
   });
 
   it('a terminated source backend fails the transfer, not the worker; the retry delivers every row', async () => {

@@ -10,10 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
-import { prepareQueue } from '../../src/jobs/queue.js';
-import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { insertDestinations } from '../support/jobs-fixtures.js';
-import { spawnWorker, stopProc, workerIdOf, type Proc } from '../support/jobs-processes.js';
+import { recordingStore, workerIdOf, type RecordingStore } from '../support/jobs-processes.js';
 import { measureTakeovers, summarise } from '../support/takeover.js';
 import { until } from '../support/wait.js';
 
@@ -26,41 +24,23 @@ describe('fast takeover', () => {
   });
 
   describe('a worker whose session is terminated while its process lives', () => {
-    let db: TestDatabase;
-    const procs: Proc[] = [];
-    before(async () => {
-      db = await freshDatabase();
-      await prepareQueue(db.pool);
-      await db.pool.query(
-        `CREATE TABLE public.test_runs (transfer_id text, destination_id text, worker_id text, started_at timestamptz, finished_at timestamptz)`,
-      );
-    });
-    after(async () => {
-      await Promise.all(procs.map((p) => stopProc(p, 'SIGKILL')));
-      await db.drop();
-    });
+    let store: RecordingStore;
+    before(async () => (store = await recordingStore()));
+    after(() => store?.close());
 
     it('stops its run, reconnects, and the transfer completes once', async () => {
-      const env = {
-        DATABASE_URL: db.url,
-        SLUICE_SECRET_KEY: 'a'.repeat(64),
-        JOBS_TEST_MODE: 'record',
-        JOBS_TEST_RUN_MS: '6000',
-        SLUICE_SCHEDULER_INTERVAL_SECONDS: '3600',
-      };
-      const a = spawnWorker(env);
-      procs.push(a);
+      const a = store.worker({ JOBS_TEST_RUN_MS: '6000' });
       const aId = await workerIdOf(a);
-      const [dst] = await insertDestinations(db.pool, 1, { frequencyMinutes: null });
-      const { transferId } = await enqueueTransfer(db.pool, { destinationId: dst!.id });
+      const [dst] = await insertDestinations(store.db.pool, 1, { frequencyMinutes: null });
+      const { transferId } = await enqueueTransfer(store.db.pool, { destinationId: dst!.id });
       const holder = async (): Promise<string | null | undefined> =>
-        (await db.pool.query<{ locked_by: string | null }>(`SELECT locked_by FROM graphile_worker._private_jobs WHERE payload->>'transferId' = $1`, [transferId]))
+        (await store.db.pool.query<{ locked_by: string | null }>(`SELECT locked_by FROM graphile_worker._private_jobs WHERE payload->>'transferId' = $1`, [transferId]))
           .rows[0]?.locked_by;
       await until('the worker to run the transfer', async () => (await holder()) === aId, 30_000);
       // Locked is not yet running: wait until the task has started the transfer.
       await a.waitFor(/"attempt":1,"msg":"transfer started"/, 30_000);
       // Only the worker's liveness session goes; its other connections stay.
-      const { rows } = await db.pool.query<{ pid: number }>(
+      const { rows } = await store.db.pool.query<{ pid: number }>(
         `SELECT pg_terminate_backend(pid)::int AS pid FROM pg_stat_activity
           WHERE datname = current_database() AND pid = (SELECT session_pid FROM workers WHERE id = $1)`,
         [aId],
@@ -70,13 +50,13 @@ describe('fast takeover', () => {
       await a.waitFor(/aborting the running transfers/, 30_000);
       await a.waitFor(/control-store session restored/, 30_000);
       await until('the transfer to complete', async () => (await holder()) === undefined, 60_000);
-      const runs = await db.pool.query<{ worker_id: string }>('SELECT worker_id FROM public.test_runs WHERE transfer_id = $1', [transferId]);
+      const runs = await store.db.pool.query<{ worker_id: string }>('SELECT worker_id FROM public.test_runs WHERE transfer_id = $1', [transferId]);
       assert.equal(runs.rowCount, 1, 'ran to its end once');
       assert.match(a.output(), /"attempt":2,"msg":"transfer started"/);
       assert.equal(a.child.exitCode, null, 'the worker is still running');
       // And it is a worker again: registered with a live session.
       await until('the worker to be registered again', async () => {
-        const r = await db.pool.query('SELECT 1 FROM workers WHERE id = $1 AND session_pid IS NOT NULL', [aId]);
+        const r = await store.db.pool.query('SELECT 1 FROM workers WHERE id = $1 AND session_pid IS NOT NULL', [aId]);
         return (r.rowCount ?? 0) > 0;
       });
     });

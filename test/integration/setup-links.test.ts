@@ -4,12 +4,12 @@
  * rate limits, the boundary between recipients, and that tokens never reach the log.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestApi, type TestApi } from '../support/api.js';
+import { runSluice } from '../support/cli.js';
 
 const ROLE = (n: number) => `arn:aws:iam::12345678901${n}:role/transfer-role`;
 
@@ -230,23 +230,14 @@ describe('sluice links', () => {
     const t = await startTestApi();
     const dataDir = await fs.mkdtemp(path.resolve('.tmp', 'links-cli-'));
     const sluice = async (args: string[]) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'links', ...args], {
-        env: {
-          ...process.env,
-          DATABASE_URL: t.db.url,
-          SLUICE_DATA_DIR: dataDir,
-          SLUICE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
-          SLUICE_PUBLIC_URL: 'https://sluice.example.com',
-          SLUICE_LOG_FORMAT: 'json',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { code, stdout, stderr } = await runSluice(['links', ...args], {
+        DATABASE_URL: t.db.url,
+        SLUICE_DATA_DIR: dataDir,
+        SLUICE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
+        SLUICE_PUBLIC_URL: 'https://sluice.example.com',
+        SLUICE_LOG_FORMAT: 'json',
       });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      return { code, out, err };
+      return { code, out: stdout, err: stderr };
     };
     try {
       const r = (await t.app.inject({ method: 'POST', url: '/v1/recipients', headers: t.auth, payload: { name: 'CLI', tenantId: 'cli' } })).json() as { id: string };

@@ -5,21 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { describeTable } from '../../src/sources/postgres/catalog.js';
 import { openModelRead } from '../../src/sources/postgres/reader.js';
-import { encodedFiles } from '../../src/transfer/postgres-source.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { METADATA_COLUMNS } from '../../src/core/row-layout.js';
 import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/core/types.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { readBack, sameValue, sourceRows, zstdDecompress } from '../support/readback.js';
+import { FORMAT_CASES, deliverToFiles, readBack, sameValue, sourceRows, zstdDecompress, type DeliveredFiles } from '../support/readback.js';
 import { createTorture } from '../support/torture.js';
 
 const model: ModelDefinition = {
@@ -32,19 +29,6 @@ const model: ModelDefinition = {
   lookback: 0,
 };
 const syncedAt = new Date('2026-01-02T03:04:05.678Z');
-
-const CASES: Array<[Format, Compression]> = [
-  ['parquet', 'snappy'],
-  ['parquet', 'zstd'],
-  ['parquet', 'gzip'],
-  ['parquet', 'none'],
-  ['csv', 'gzip'],
-  ['csv', 'zstd'],
-  ['csv', 'none'],
-  ['jsonl', 'gzip'],
-  ['jsonl', 'zstd'],
-  ['jsonl', 'none'],
-];
 
 describe('round trip: source rows = delivered rows', () => {
   let db: TestDatabase;
@@ -65,25 +49,12 @@ describe('round trip: source rows = delivered rows', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function deliver(format: Format, compression: Compression): Promise<{ files: string[]; rows: number[]; fileColumns: ColumnInfo[] }> {
-    const read = await openModelRead(source, { model, columns, tenantId: 'a', window: { from: null, to: null }, transferId: 'trf_roundtrip', syncedAt });
-    const files: string[] = [];
-    const rows: number[] = [];
-    try {
-      // 5 rows per file: the 13 rows of tenant a make three files, so rotation is part of the proof.
-      for await (const f of encodedFiles(read, undefined, { format, compression, maxRowsPerFile: 5, maxBytesPerFile: 1 << 30 })) {
-        const file = path.join(dir, `${format}-${compression}-${f.index}.${f.extension}`);
-        await pipeline(f.body, createWriteStream(file));
-        rows.push((await f.done).rows);
-        files.push(file);
-      }
-    } finally {
-      await read.close();
-    }
-    return { files, rows, fileColumns: read.columns };
+  function deliver(format: Format, compression: Compression): Promise<DeliveredFiles> {
+    // 5 rows per file: the 13 rows of tenant a make three files, so rotation is part of the proof.
+    return deliverToFiles(source, { model, columns, format, compression, maxRowsPerFile: 5, dir, transferId: 'trf_roundtrip', syncedAt });
   }
 
-  for (const [format, compression] of CASES) {
+  for (const [format, compression] of FORMAT_CASES) {
     it(`${format} / ${compression}`, async () => {
       const { files, rows, fileColumns } = await deliver(format, compression);
       assert.deepEqual(rows, [5, 5, 3]);

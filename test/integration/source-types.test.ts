@@ -7,33 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { SluiceError } from '../../src/core/errors.js';
 import { describeQuery, describeTable } from '../../src/sources/postgres/catalog.js';
 import { openModelRead } from '../../src/sources/postgres/reader.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/core/types.js';
-import { encodedFiles } from '../../src/transfer/postgres-source.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { readBackAll, sameCanonical, sourceAll } from '../support/readback.js';
+import { FORMAT_CASES, deliverToFiles, readBackAll, sameCanonical, sourceAll, type DeliveredFiles } from '../support/readback.js';
 import { TORTURE_TYPES_PRELUDE, createTypesTorture } from '../support/torture.js';
-
-const CASES: Array<[Format, Compression]> = [
-  ['parquet', 'snappy'],
-  ['parquet', 'zstd'],
-  ['parquet', 'gzip'],
-  ['parquet', 'none'],
-  ['csv', 'gzip'],
-  ['csv', 'zstd'],
-  ['csv', 'none'],
-  ['jsonl', 'gzip'],
-  ['jsonl', 'zstd'],
-  ['jsonl', 'none'],
-];
 
 const modelOf = (table: string, extra: Partial<ModelDefinition> = {}): ModelDefinition => ({
   name: table,
@@ -65,24 +49,11 @@ describe('every type, every format: source values = delivered values', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function deliver(model: ModelDefinition, columns: ColumnInfo[], format: Format, compression: Compression): Promise<{ files: string[]; rows: number[]; fileColumns: ColumnInfo[] }> {
-    const read = await openModelRead(source, { model, columns, tenantId: 'a', window: { from: null, to: null }, transferId: 'trf_types', syncedAt: new Date() });
-    const files: string[] = [];
-    const rows: number[] = [];
-    try {
-      for await (const f of encodedFiles(read, undefined, { format, compression, maxRowsPerFile: 4, maxBytesPerFile: 1 << 30 })) {
-        const file = path.join(dir, `${model.name}-${format}-${compression}-${f.index}.${f.extension}`);
-        await pipeline(f.body, createWriteStream(file));
-        rows.push((await f.done).rows);
-        files.push(file);
-      }
-    } finally {
-      await read.close();
-    }
-    return { files, rows, fileColumns: read.columns };
+  function deliver(model: ModelDefinition, columns: ColumnInfo[], format: Format, compression: Compression): Promise<DeliveredFiles> {
+    return deliverToFiles(source, { model, columns, format, compression, maxRowsPerFile: 4, dir, transferId: 'trf_types', syncedAt: new Date() });
   }
 
-  for (const [format, compression] of CASES) {
+  for (const [format, compression] of FORMAT_CASES) {
     it(`${format} / ${compression}: every value of every row`, async () => {
       const table = `types_${format}`;
       const columns = (await describeTable(db.pool, table))!.columns;

@@ -22,6 +22,8 @@ async function npmStart(dataDir: string, port: number): Promise<Started> {
   const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_PORT: String(port), SLUICE_LOG_FORMAT: 'json', SLUICE_LOG_LEVEL: 'info' };
   delete env.DATABASE_URL;
   delete env.SLUICE_SOURCE_URL;
+  // The test runner turns the AWS SDK's Node 20 notice off; the start must do that itself.
+  delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   env.SLUICE_CONFIG = path.join(dataDir, 'no-project-models.yaml');
   const child = spawn(process.execPath, [...SLUICE_BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

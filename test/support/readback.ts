@@ -1,13 +1,68 @@
 /**
- * Reads delivered files back with an independent reader (DuckDB) and turns every value — from the
- * files and from the source — into a canonical text form, so the two can be compared value by value.
+ * Writes one tenant's rows to files as a transfer encodes them, reads the files back with an
+ * independent reader (DuckDB), and turns every value — from the files and from the source — into a
+ * canonical text form, so the two can be compared value by value.
  */
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { Decoder } from '@toondepauw/node-zstd';
 import type { Pool, Queryable } from '../../src/control/db.js';
 import { duckdbType } from '../../src/formats/parquet.js';
 import { listElement } from '../../src/core/types.js';
-import type { ColumnInfo, Compression, Format } from '../../src/core/types.js';
+import type { ColumnInfo, Compression, Format, ModelDefinition } from '../../src/core/types.js';
+import { openModelRead } from '../../src/sources/postgres/reader.js';
+import type { PostgresSource } from '../../src/sources/postgres/source.js';
+import { encodedFiles } from '../../src/transfer/postgres-source.js';
+
+/** Every format with every compression it offers. */
+export const FORMAT_CASES: ReadonlyArray<readonly [Format, Compression]> = [
+  ['parquet', 'snappy'],
+  ['parquet', 'zstd'],
+  ['parquet', 'gzip'],
+  ['parquet', 'none'],
+  ['csv', 'gzip'],
+  ['csv', 'zstd'],
+  ['csv', 'none'],
+  ['jsonl', 'gzip'],
+  ['jsonl', 'zstd'],
+  ['jsonl', 'none'],
+];
+
+export interface DeliveredFiles {
+  /** The files' paths, in order. */
+  files: string[];
+  /** Rows in each file. */
+  rows: number[];
+  /** The columns as the files carry them (the model's and the metadata columns). */
+  fileColumns: ColumnInfo[];
+}
+
+/**
+ * Reads tenant `a`'s rows of `model` (every row, no window) and writes each encoded file into `dir`
+ * as `<name>-<format>-<compression>-<index>.<extension>`, `maxRowsPerFile` rows a file.
+ */
+export async function deliverToFiles(
+  source: PostgresSource,
+  o: { model: ModelDefinition; columns: ColumnInfo[]; format: Format; compression: Compression; maxRowsPerFile: number; dir: string; transferId: string; syncedAt: Date },
+): Promise<DeliveredFiles> {
+  const read = await openModelRead(source, { model: o.model, columns: o.columns, tenantId: 'a', window: { from: null, to: null }, transferId: o.transferId, syncedAt: o.syncedAt });
+  const files: string[] = [];
+  const rows: number[] = [];
+  try {
+    const encoding = { format: o.format, compression: o.compression, maxRowsPerFile: o.maxRowsPerFile, maxBytesPerFile: 1 << 30 };
+    for await (const f of encodedFiles(read, undefined, encoding)) {
+      const file = path.join(o.dir, `${o.model.name}-${o.format}-${o.compression}-${f.index}.${f.extension}`);
+      await pipeline(f.body, createWriteStream(file));
+      rows.push((await f.done).rows);
+      files.push(file);
+    }
+  } finally {
+    await read.close();
+  }
+  return { files, rows, fileColumns: read.columns };
+}
 
 const q = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 const id = (s: string): string => `"${s.replace(/"/g, '""')}"`;

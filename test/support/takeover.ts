@@ -8,10 +8,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
-import { prepareQueue } from '../../src/jobs/queue.js';
-import { freshDatabase } from './db.js';
 import { insertDestinations } from './jobs-fixtures.js';
-import { spawnWorker, stopProc, workerIdOf, type Proc } from './jobs-processes.js';
+import { recordingStore, workerIdOf, type Proc } from './jobs-processes.js';
 import { until } from './wait.js';
 
 export interface TakeoverRun {
@@ -20,27 +18,18 @@ export interface TakeoverRun {
 }
 
 export async function measureTakeovers(rounds: number, opts: { env?: NodeJS.ProcessEnv; onRound?: (i: number, s: number) => void } = {}): Promise<TakeoverRun> {
-  const db = await freshDatabase({ prefix: 'sluice_takeover' });
-  const procs: Proc[] = [];
+  const store = await recordingStore({ prefix: 'sluice_takeover' });
+  const db = store.db;
   try {
-    await prepareQueue(db.pool);
-    await db.pool.query(
-      `CREATE TABLE public.test_runs (transfer_id text, destination_id text, worker_id text, started_at timestamptz, finished_at timestamptz)`,
-    );
     const dsts = await insertDestinations(db.pool, rounds, { frequencyMinutes: null });
     const env: NodeJS.ProcessEnv = {
-      DATABASE_URL: db.url,
-      SLUICE_SECRET_KEY: 'a'.repeat(64),
-      JOBS_TEST_MODE: 'record',
       // A transfer runs 3 s: long enough to be killed in, short enough to be done before the next round.
       JOBS_TEST_RUN_MS: '3000',
       SLUICE_WORKER_CONCURRENCY: '4',
-      SLUICE_SCHEDULER_INTERVAL_SECONDS: '3600',
       ...opts.env,
     };
     const start = async (): Promise<{ p: Proc; id: string }> => {
-      const p = spawnWorker(env);
-      procs.push(p);
+      const p = store.worker(env);
       return { p, id: await workerIdOf(p) };
     };
     let workers = await Promise.all([start(), start()]);
@@ -70,8 +59,7 @@ export async function measureTakeovers(rounds: number, opts: { env?: NodeJS.Proc
     }
     return { seconds };
   } finally {
-    await Promise.all(procs.map((p) => stopProc(p, 'SIGKILL')));
-    await db.drop();
+    await store.close();
   }
 }
 

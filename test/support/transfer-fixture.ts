@@ -66,15 +66,7 @@ export async function transferFixture(buckets: string[]): Promise<TransferFixtur
     secretKey,
     secrets,
     deps(models, over = {}) {
-      return {
-        pool: control.pool,
-        signingKey: controlStoreSigner(control.pool, secrets),
-        log: silentLogger,
-        source: postgresTransferSource(source, models),
-        loadDestination: destinationLoader(control.pool, secrets),
-        objectWriter: (config) => createObjectWriter(config, { identity: noIdentity, log: silentLogger, network: localNetwork }),
-        ...over,
-      };
+      return { ...transferDeps({ pool: control.pool, secrets, source, models, identity: noIdentity }), ...over };
     },
     async addDestination(o) {
       let rcp = recipients.get(o.tenantId);
@@ -117,6 +109,22 @@ export async function transferFixture(buckets: string[]): Promise<TransferFixtur
       await sourceDb.drop();
       await control.drop();
     },
+  };
+}
+
+/**
+ * The runner's deps over real parts: the control store (its signing key, its destinations), the
+ * PostgreSQL source reading `models`, and the S3 object writer with `identity`, allowed to reach
+ * loopback servers (s3rver, RGW).
+ */
+export function transferDeps(o: { pool: TransferDeps['pool']; secrets: SecretBox; source: PostgresSource; models: ModelDefinition[]; identity: IdentitySource }): TransferDeps {
+  return {
+    pool: o.pool,
+    signingKey: controlStoreSigner(o.pool, o.secrets),
+    log: silentLogger,
+    source: postgresTransferSource(o.source, o.models),
+    loadDestination: destinationLoader(o.pool, o.secrets),
+    objectWriter: (config) => createObjectWriter(config, { identity: o.identity, log: silentLogger, network: localNetwork }),
   };
 }
 
