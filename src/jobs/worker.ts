@@ -203,14 +203,26 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       const deadline = Date.now() + settings.shutdownGraceMs;
       const left = (): number => Math.max(100, deadline - Date.now());
       await scheduler?.stop();
-      // Past 80 % of the grace period, stop waiting: the jobs are released for another worker either way.
-      const hard = new Promise<void>((resolve) => setTimeout(resolve, settings.shutdownGraceMs * 0.8).unref());
-      await Promise.race([Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).catch(() => undefined), hard]);
+      // Jobs are aborted at 70 % of the grace period (gracefulShutdownAbortTimeout); by 80 % they have
+      // normally unwound. One still unwinding then (a loaded machine) still uses the queue's, the locks'
+      // and the control store's connections: closing them under it would crash the process when it
+      // reports its end. So it gets a bounded overrun, said in the log; only a job that ignores its
+      // abort beyond that has its connections closed under it.
+      const drained = Promise.resolve(workerPool.gracefulShutdown('Sluice worker stopping')).then(
+        () => true,
+        () => true,
+      );
+      const hard = sleep(settings.shutdownGraceMs * 0.8, undefined, { ref: false }).then(() => false);
+      if (!(await Promise.race([drained, hard]))) {
+        const overrunMs = Math.max(SHUTDOWN_OVERRUN_MS, settings.shutdownGraceMs);
+        wlog.warn({ running: lostSession.size, overrunSeconds: overrunMs / 1000 }, 'aborted transfers are still unwinding after the grace period; waiting for them a little longer');
+        await Promise.race([drained, sleep(overrunMs, undefined, { ref: false })]);
+      }
       await heartbeat.stop();
       await liveness.stop();
       await retire(deps.pool, id).catch(() => undefined);
       // A job that ignored its abort signal may still hold a connection: do not wait for it forever.
-      await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(Math.min(2000, left()))]);
+      await Promise.race([Promise.all([queuePool.end(), lockPool.end()]).catch(() => undefined), sleep(Math.min(2000, left()), undefined, { ref: false })]);
       wlog.info('worker stopped');
     })();
     return stopping;
@@ -223,6 +235,9 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     promise: workerPool.promise.then(() => stopping),
   };
 }
+
+/** How long aborted jobs may still unwind after the grace period before their connections close (at least the grace period itself). */
+const SHUTDOWN_OVERRUN_MS = 10_000;
 
 /** How a transfer job ended: the runner's result, or what it threw (then no models). */
 interface Outcome {
