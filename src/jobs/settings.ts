@@ -22,6 +22,8 @@ const JobsEnv = z.object({
   SLUICE_WORKER_CHECK_SECONDS: seconds(1, 0.1),
   /** An upload request whose connection moved no bytes for this long is abandoned and retried. */
   SLUICE_UPLOAD_STALL_SECONDS: seconds(60, 1),
+  /** How often a running transfer records its rows, bytes and files per model (GET /v1/transfers/:id, the CLI's bar). */
+  SLUICE_PROGRESS_SECONDS: seconds(2, 0.1),
   /** How often each worker looks for due destinations. */
   SLUICE_SCHEDULER_INTERVAL_SECONDS: seconds(15, 0.1),
   /**
@@ -71,4 +73,16 @@ export function loadJobSettings(env: NodeJS.ProcessEnv = process.env): JobSettin
     schedulerIntervalMs: e.SLUICE_SCHEDULER_INTERVAL_SECONDS * 1000,
     minuteMs: e.SLUICE_TEST_MINUTE_MS ?? 60_000,
   };
+}
+
+/** How often a running transfer records its progress (SLUICE_PROGRESS_SECONDS): workers and `sluice transfer` alike. */
+export function loadProgressIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = JobsEnv.pick({ SLUICE_PROGRESS_SECONDS: true }).safeParse(env);
+  if (!parsed.success) {
+    throw validationError(
+      parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
+      'environment',
+    );
+  }
+  return parsed.data.SLUICE_PROGRESS_SECONDS * 1000;
 }

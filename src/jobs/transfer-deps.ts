@@ -19,6 +19,7 @@ import type { NetworkGuard } from '../destinations/s3/network.js';
 import type { Runtime } from '../runtime.js';
 import { postgresTransferSource } from '../transfer/postgres-source.js';
 import type { TransferDeps } from '../transfer/deps.js';
+import { loadProgressIntervalMs } from './settings.js';
 import type { TransferSource } from '../core/types.js';
 
 /** The control-store half of TransferDeps, for a given source and identity. */
@@ -33,6 +34,7 @@ export function transferDeps(
     loadDestination: destinationLoader(c.pool, c.secrets),
     // The operator's network rules of now, checked on every connection the writer opens.
     objectWriter: (config) => createObjectWriter(config, { identity: c.identity, log: c.log, network: c.network }),
+    progressIntervalMs: loadProgressIntervalMs(),
   };
 }
 

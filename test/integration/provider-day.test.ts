@@ -30,7 +30,16 @@ let dataDir: string;
 let apiPort: number;
 
 function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_PORT: String(apiPort), SLUICE_LOG_FORMAT: 'json', SLUICE_LOG_LEVEL: 'info' };
+  // Progress every 0.2 s (default 2 s): an idle machine reads this model in about as long as two
+  // seconds, and the check below must see the transfer while it runs.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SLUICE_DATA_DIR: dataDir,
+    SLUICE_PORT: String(apiPort),
+    SLUICE_LOG_FORMAT: 'json',
+    SLUICE_LOG_LEVEL: 'info',
+    SLUICE_PROGRESS_SECONDS: '0.2',
+  };
   delete env.DATABASE_URL;
   delete env.SLUICE_SOURCE_URL;
   delete env.SLUICE_EMBEDDED_POSTGRES_PORT;
@@ -198,7 +207,9 @@ describe('a provider\'s first day: npm start, the CLI beside it, Ctrl-C, restart
       async () => {
         const t = (await (await fetch(`${api}/v1/transfers/${transferId}`, { headers: auth })).json()) as Shown;
         const m = t.results.find((r) => r.model === 'orders');
-        return m && m.status === 'running' && m.rows > 0 ? m : undefined;
+        // Ended before any progress was seen: say so at once rather than wait out the timeout.
+        if (m && m.status !== 'running') assert.fail(`the transfer's model ended (${m.status}, ${m.rows} rows) before progress showed mid-transfer`);
+        return m && m.rows > 0 ? m : undefined;
       },
       // Rows show within seconds (2.5 s on 2026-12-01, 2 cores, load average 10–25): the wait is
       // for a busy machine, not for the read.
