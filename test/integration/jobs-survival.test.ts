@@ -70,7 +70,9 @@ describe('workers survive their dependencies', () => {
       60_000,
     );
     assert.ok(killed >= 1);
-    assert.equal(await status(transferId), 'running');
+    // Between attempts the record says `failed` (the attempt's end) until the retry takes it up again;
+    // what it must not say yet is `succeeded`, which would mean the killed read went unnoticed.
+    assert.notEqual(await status(transferId), 'succeeded');
     await until('the transfer to succeed on retry', async () => (await status(transferId)) === 'succeeded', 90_000);
     assert.ok(alive(), `the worker exited:\n${worker.output().slice(-3000)}`);
     assert.match(worker.output(), /"code":"source_unavailable"/);

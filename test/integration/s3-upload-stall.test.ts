@@ -71,17 +71,19 @@ describe('stalled uploads', () => {
   });
 
   it('leaves alone an upload that is slow but moving, however long it takes', async () => {
-    // 60 MiB at 6 MiB/s: twice the stall timeout in all, but never long without progress. (What the
-    // proxy's socket buffers took at once, it reads out at that rate after the last byte, and a loaded
-    // machine pauses: the timeout here is 5 s so that neither counts as a stall.)
-    const stallMs = 5000;
+    // 84 MiB at 6 MiB/s: 14 s in all, twice the stall timeout, but never long without progress. The
+    // timeout here is 7 s: what the proxy's socket buffers took at once it reads out at that rate after
+    // the last byte (about a second of silence on the client's socket), then s3rver stores the object
+    // before it answers, and proxy, client and s3rver share one event loop on a loaded machine; none of
+    // that may count as a stall.
+    const stallMs = 7000;
     proxy.rule({ method: 'PUT', times: 1, action: { bytesPerSecond: 6 * MIB } });
-    const data = body(60 * MIB);
+    const data = body(84 * MIB);
     const t = performance.now();
-    const out = await writer({ partSize: 64 * MIB, stallTimeoutMs: stallMs }).write('exports/slow.bin', Readable.from([data]));
+    const out = await writer({ partSize: 96 * MIB, stallTimeoutMs: stallMs }).write('exports/slow.bin', Readable.from([data]));
     const seconds = (performance.now() - t) / 1000;
     assert.equal(sha(await s3.get(BUCKET, 'exports/slow.bin')), out.sha256);
-    assert.ok(seconds > (2 * stallMs) / 1000, `the slow upload took only ${seconds} s`);
+    assert.ok(seconds > (1.5 * stallMs) / 1000, `the slow upload took only ${seconds} s`);
     assert.equal(proxy.requests.filter((r) => r.method === 'PUT').length, 1, logged);
     assert.doesNotMatch(logged, /upload_stalled/);
   });
