@@ -10,27 +10,17 @@ import { queueStats } from '../../src/jobs/queue-stats.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
 import { recoverDeadWorkers } from '../../src/jobs/recovery.js';
 import { scheduleDue } from '../../src/jobs/scheduler.js';
-import type { JobSettings } from '../../src/jobs/settings.js';
 import type { TransferRunner } from '../../src/jobs/outcomes.js';
 import { startWorker, type Worker } from '../../src/jobs/worker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { until } from '../support/wait.js';
+import { testJobSettings } from '../support/in-process-worker.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { insertDestinations, transferResult } from '../support/jobs-fixtures.js';
 import type { TransferJob } from '../../src/jobs/queue.js';
 
-const settings: JobSettings = {
-  concurrency: 4,
-  sourceMaxTransfers: 8,
-  shutdownGraceMs: 5000,
-  deadAfterMs: 2000,
-  heartbeatMs: 500,
-  checkMs: 500,
-  uploadStallMs: 60_000,
-  schedulerIntervalMs: 3_600_000,
-  minuteMs: 60_000,
-};
+const settings = testJobSettings({ concurrency: 4, sourceMaxTransfers: 8, deadAfterMs: 2000, heartbeatMs: 500, checkMs: 500 });
 
 
 const ok = (job: TransferJob) => transferResult(job, 'succeeded', [{ model: 'orders', rows: 1, bytes: 10, files: 1 }]);

@@ -5,19 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
 import { SluiceError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/core/log.js';
 import { cancelTransfer } from '../../src/jobs/cancel.js';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
-import { pipelineTransferRunner } from '../../src/jobs/pipeline-jobs.js';
 import { prepareQueue } from '../../src/jobs/queue.js';
-import { startWorker, type Worker } from '../../src/jobs/worker.js';
-import { createMetrics } from '../../src/metrics.js';
+import type { Worker } from '../../src/jobs/worker.js';
 import type { StepHook } from '../../src/transfer/deps.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import { getTransferRow } from '../../src/transfer/store/transfers.js';
-import { noIdentity, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { startPipelineWorker } from '../support/in-process-worker.js';
 import { until } from '../support/wait.js';
 
 let fx: TransferFixture;
@@ -51,26 +48,9 @@ before(async () => {
     CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL);
     INSERT INTO orders SELECT g, 'acme', timestamptz '2026-01-01' + g * interval '1 second' FROM generate_series(1, 500) g;
   `);
-  worker = await startWorker({
-    pool: fx.control.pool,
-    databaseUrl: fx.control.url,
-    log: silentLogger,
-    metrics: createMetrics({ defaultMetrics: false }),
-    settings: { concurrency: 2, sourceMaxTransfers: 4, shutdownGraceMs: 5000, deadAfterMs: 60_000, heartbeatMs: 10_000, checkMs: 1000, uploadStallMs: 60_000, schedulerIntervalMs: 3_600_000, minuteMs: 60_000 },
-    sourceKey: 'test',
-    schedule: false,
-    runTransfer: pipelineTransferRunner({
-      pool: fx.control.pool,
-      secrets: fx.secrets,
-      log: silentLogger,
-      config: loadConfig({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' }),
-      identity: noIdentity,
-      source: fx.source,
-      models: [orders],
-      metrics: createMetrics({ defaultMetrics: false }),
-      transfer: { fileLimits: { maxRowsPerFile: 100, maxBytesPerFile: 1 << 30 }, step: (s, at) => workerStep?.(s, at) },
-    }),
-    runConnectionTest: async () => ({ passed: true }),
+  worker = await startPipelineWorker(fx, {
+    models: [orders],
+    transfer: { fileLimits: { maxRowsPerFile: 100, maxBytesPerFile: 1 << 30 }, step: (s, at) => workerStep?.(s, at) },
   });
 });
 after(async () => {

@@ -6,23 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
 import { enqueueTransfer } from '../../src/jobs/enqueue.js';
 import { PARQUET_MAX_ROWS_PER_FILE } from '../../src/formats/parquet.js';
 import { prepareQueue, TRANSFER_MAX_ATTEMPTS } from '../../src/jobs/queue.js';
 import { startHeartbeat } from '../../src/jobs/recovery.js';
-import { pipelineTransferRunner } from '../../src/jobs/pipeline-jobs.js';
-import { startWorker } from '../../src/jobs/worker.js';
 import { newId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
-import { createMetrics } from '../../src/metrics.js';
 import { runTransfer } from '../../src/transfer/run.js';
 import { DESTINATION_LOCK_NAMESPACE } from '../../src/transfer/destination-lock.js';
 import { closeOrphanedTransfers } from '../../src/transfer/interrupted.js';
 import { modelRows } from '../../src/transfer/store/transfer-models.js';
 import { modelView } from '../../src/transfer/store/views.js';
-import { noIdentity, tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
+import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 import { markTested } from '../support/trust.js';
+import { startPipelineWorker } from '../support/in-process-worker.js';
 import { until } from '../support/wait.js';
 
 let fx: TransferFixture;
@@ -164,27 +161,8 @@ test('an endpoint that refuses connections is retried on every attempt, then the
   await fx.control.pool.query(`UPDATE destinations SET endpoint = 'http://127.0.0.1:1' WHERE id = $1`, [dst]);
   // As if its connection test had passed on this endpoint: the gate lets it deliver, the network refuses.
   await markTested(fx.control.pool, [dst]);
-  const worker = await startWorker({
-    pool: fx.control.pool,
-    databaseUrl: fx.control.url,
-    log: silentLogger,
-    metrics: createMetrics({ defaultMetrics: false }),
-    settings: { concurrency: 1, sourceMaxTransfers: 2, shutdownGraceMs: 5000, deadAfterMs: 60_000, heartbeatMs: 10_000, checkMs: 1000, uploadStallMs: 60_000, schedulerIntervalMs: 3_600_000, minuteMs: 60_000 },
-    sourceKey: 'test',
-    schedule: false,
-    runTransfer: pipelineTransferRunner({
-      pool: fx.control.pool,
-      secrets: fx.secrets,
-      log: silentLogger,
-      // The operator allows the local endpoint: what refuses is the port, not Sluice's network rules.
-      config: loadConfig({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' }),
-      identity: noIdentity,
-      source: fx.source,
-      models: [orders],
-      metrics: createMetrics({ defaultMetrics: false }),
-    }),
-    runConnectionTest: async () => ({ passed: true }),
-  });
+  // The worker's operator allows the local endpoint (startPipelineWorker): what refuses is the port, not Sluice's network rules.
+  const worker = await startPipelineWorker(fx, { models: [orders], settings: { concurrency: 1, sourceMaxTransfers: 2 } });
   try {
     const { transferId } = await enqueueTransfer(fx.control.pool, { destinationId: dst });
     const statuses: string[] = [];
