@@ -87,6 +87,44 @@ export async function transferJobOf(db: Queryable, transferId: string): Promise<
   return rows[0];
 }
 
+/** A failed attempt's job, waiting for its next attempt (graphile-worker's backoff). */
+export interface ScheduledRetry {
+  at: Date;
+  /** The attempt that will run next, counting from 1. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+/**
+ * The next attempt of each of `transferIds` whose last attempt failed and whose job waits to run it
+ * again: `failed` on such a transfer is not its last word yet. Reads only; one query for a page.
+ */
+export async function scheduledRetriesOf(db: Queryable, transferIds: readonly string[]): Promise<Map<string, ScheduledRetry>> {
+  if (transferIds.length === 0) return new Map();
+  let rows: Array<{ transfer_id: string; at: Date; attempts: number; max_attempts: number }>;
+  try {
+    ({ rows } = await db.query(
+      `SELECT j.payload->>'transferId' AS transfer_id, j.run_at AS at, j.attempts, j.max_attempts
+         FROM ${QUEUE_SCHEMA}._private_jobs j
+         JOIN ${QUEUE_SCHEMA}._private_tasks t ON t.id = j.task_id
+        WHERE t.identifier = $1 AND j.payload->>'transferId' = ANY($2::text[])
+          AND j.locked_at IS NULL AND j.attempts > 0 AND j.attempts < j.max_attempts`,
+      [TRANSFER_TASK, transferIds],
+    ));
+  } catch (err) {
+    // An API that has queued nothing yet may read before the queue's schema exists: no retries then.
+    if (isMissingRelation(err)) return new Map();
+    throw err;
+  }
+  return new Map(rows.map((r) => [r.transfer_id, { at: r.at, attempt: r.attempts + 1, maxAttempts: r.max_attempts }]));
+}
+
+/** undefined_table or invalid_schema_name: the queue's tables are not there yet. */
+const isMissingRelation = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '42P01' || code === '3F000';
+};
+
 /** Takes a waiting job off the queue. */
 export async function deleteWaitingJob(db: Queryable, jobId: string): Promise<void> {
   await db.query(`DELETE FROM ${QUEUE_SCHEMA}._private_jobs WHERE id = $1 AND locked_at IS NULL`, [jobId]);

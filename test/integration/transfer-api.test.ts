@@ -96,10 +96,13 @@ test('one transfer shows each model\'s rows, bytes, files, manifest, window, dur
   const t = res.json() as {
     status: string;
     kind: string;
+    nextAttempt: unknown;
     results: Array<{ model: string; status: string; rows: number; bytes: number; files: number; manifestKey: string | null; durationMs: number; window: { to: { cursor: string; primaryKey: string[] } }; watermark: { method: string; fallback: string | null; lagSeconds: number; heldBy: unknown }; error: { code: string; actor: string } | null }>;
   };
   assert.equal(t.status, 'partial');
   assert.equal(t.kind, 'INCREMENTAL');
+  // No job waits to retry it (this control store has no queue yet, as before a first trigger): final.
+  assert.equal(t.nextAttempt, null);
   const [badR, goodR] = t.results;
   assert.equal(badR!.model, 'bad');
   assert.equal(badR!.status, 'failed');

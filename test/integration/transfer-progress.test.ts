@@ -19,6 +19,8 @@ import { modelRows } from '../../src/transfer/store/transfer-models.js';
 import { modelView } from '../../src/transfer/store/views.js';
 import { tableModel, transferFixture, type TransferFixture } from '../support/transfer-fixture.js';
 import { markTested } from '../support/trust.js';
+import { transferDetails } from '../../src/jobs/transfer-details.js';
+import { getTransferRow } from '../../src/transfer/store/transfers.js';
 import { startPipelineWorker } from '../support/in-process-worker.js';
 import { until } from '../support/wait.js';
 
@@ -166,12 +168,16 @@ test('an endpoint that refuses connections is retried on every attempt, then the
   try {
     const { transferId } = await enqueueTransfer(fx.control.pool, { destinationId: dst });
     const statuses: string[] = [];
+    const retriesShown = new Set<number>();
     await until(
       'the destination parked after the last attempt',
       async () => {
         const d = await fx.control.pool.query<{ status: string }>('SELECT status FROM destinations WHERE id = $1', [dst]);
         statuses.push(d.rows[0]!.status);
         if (d.rows[0]!.status === 'needs_attention') return true;
+        // Between attempts the record says failed, and its details say that a retry will come.
+        const [shown] = await transferDetails(fx.control.pool, [(await getTransferRow(fx.control.pool, transferId))!]);
+        if (shown!.status === 'failed' && shown!.nextAttempt) retriesShown.add(shown!.nextAttempt.attempt);
         // graphile-worker's backoff (3 s … 2.5 min) is what production waits; the test skips it.
         await fx.control.pool.query(`UPDATE graphile_worker._private_jobs SET run_at = now() WHERE key = $1 AND locked_at IS NULL AND run_at > now()`, [`transfer:${dst}`]);
         return false;
@@ -181,6 +187,11 @@ test('an endpoint that refuses connections is retried on every attempt, then the
     assert.ok(!statuses.slice(0, -1).includes('needs_attention'));
     const t = await fx.control.pool.query<{ attempt: number }>('SELECT attempt FROM transfers WHERE id = $1', [transferId]);
     assert.equal(t.rows[0]!.attempt, TRANSFER_MAX_ATTEMPTS, 'retried on every attempt before asking for attention');
+    assert.ok(retriesShown.size > 0 && [...retriesShown].every((n) => n >= 2 && n <= TRANSFER_MAX_ATTEMPTS), `next attempts shown: ${[...retriesShown]}`);
+    // After the last attempt nothing more will come: failed is final, and the details say so.
+    const [last] = await transferDetails(fx.control.pool, [(await getTransferRow(fx.control.pool, transferId))!]);
+    assert.equal(last!.status, 'failed');
+    assert.equal(last!.nextAttempt, null);
     const d = await fx.control.pool.query<{ last_error: { code: string; actor: string; message: string; hint: string } }>('SELECT last_error FROM destinations WHERE id = $1', [dst]);
     const e = d.rows[0]!.last_error;
     assert.equal(e.code, 'endpoint_unreachable');

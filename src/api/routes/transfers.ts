@@ -9,9 +9,8 @@
 import { z } from 'zod';
 import { notFound } from '../../core/errors.js';
 import { publicSigningKeys } from '../../control/signing-keys.js';
-import { modelRows, modelRowsOf } from '../../transfer/store/transfer-models.js';
+import { transferDetails } from '../../jobs/transfer-details.js';
 import { getTransferRow, listTransferRows } from '../../transfer/store/transfers.js';
-import { modelView, transferView } from '../../transfer/store/views.js';
 import { IdParams, bearer, errorResponses } from '../schemas.js';
 import { access } from '../access.js';
 import type { RoutePlugin } from '../types.js';
@@ -65,6 +64,14 @@ export const ModelResult = z
   })
   .describe('TransferModelResult');
 
+const TransferDetails = Transfer.extend({
+  results: z.array(ModelResult),
+  nextAttempt: z
+    .object({ at: z.string(), attempt: z.number().int(), maxAttempts: z.number().int() })
+    .nullable()
+    .describe('Set while a failed attempt waits for its retry: the status `failed` is then not final'),
+}).describe('TransferDetails');
+
 const Jwk = z.object({
   kid: z.string(),
   kty: z.literal('OKP'),
@@ -104,7 +111,7 @@ export const transferRoutes: RoutePlugin = {
           security: bearer,
           summary: 'List transfers, newest first, each with its per-model results (filters: destination, recipient, status, since/until on the request time)',
           querystring: ListQuery,
-          response: { 200: z.object({ transfers: z.array(Transfer.extend({ results: z.array(ModelResult) })) }), ...errorResponses },
+          response: { 200: z.object({ transfers: z.array(TransferDetails) }), ...errorResponses },
         },
       },
       async (req) => {
@@ -117,8 +124,7 @@ export const transferRoutes: RoutePlugin = {
           ...(q.until ? { until: q.until } : {}),
           limit: q.limit,
         });
-        const results = await modelRowsOf(pool, rows.map((r) => r.id));
-        return { transfers: rows.map((r) => ({ ...transferView(r), results: (results.get(r.id) ?? []).map(modelView) })) };
+        return { transfers: await transferDetails(pool, rows) };
       },
     );
     app.get(
@@ -130,13 +136,13 @@ export const transferRoutes: RoutePlugin = {
           security: bearer,
           summary: 'Show a transfer with its per-model results (rows, bytes, files, manifest, window, duration, error)',
           params: IdParams,
-          response: { 200: Transfer.extend({ results: z.array(ModelResult) }), ...errorResponses },
+          response: { 200: TransferDetails, ...errorResponses },
         },
       },
       async (req) => {
         const row = await getTransferRow(pool, req.params.id);
         if (!row) throw notFound('transfer', req.params.id);
-        return { ...transferView(row), results: (await modelRows(pool, row.id)).map(modelView) };
+        return (await transferDetails(pool, [row]))[0]!;
       },
     );
     app.get(

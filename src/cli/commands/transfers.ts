@@ -4,15 +4,14 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { notFound } from '../../core/errors.js';
-import { modelRows, modelRowsOf } from '../../transfer/store/transfer-models.js';
+import { transferDetails, type TransferDetails } from '../../jobs/transfer-details.js';
 import { getTransferRow, listTransferRows, type TransferStatus } from '../../transfer/store/transfers.js';
-import { modelView, transferView } from '../../transfer/store/views.js';
 import { printJson, printTable, withRuntime } from '../output.js';
 import { formatBytes } from './transfer.js';
 
 const STATUSES: TransferStatus[] = ['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled'];
 
-type ModelView = ReturnType<typeof modelView>;
+type ModelView = TransferDetails['results'][number];
 
 function modelCell(m: ModelView): string {
   const of = m.status === 'running' && m.estimatedRows ? ` of ~${m.estimatedRows}` : '';
@@ -46,8 +45,7 @@ export function registerTransfers(program: Command): void {
           ...(opts.status ? { status: opts.status } : {}),
           limit: opts.limit ?? 20,
         });
-        const results = await modelRowsOf(rt.pool, rows.map((r) => r.id));
-        return rows.map((r) => ({ ...transferView(r), results: (results.get(r.id) ?? []).map(modelView) }));
+        return transferDetails(rt.pool, rows);
       });
       if (opts.json) return printJson({ transfers });
       printTable(
@@ -55,7 +53,7 @@ export function registerTransfers(program: Command): void {
           id: t.id,
           destination: t.destinationId,
           kind: t.kind,
-          status: t.status,
+          status: t.nextAttempt ? `${t.status}, retrying` : t.status,
           requested: t.requestedAt,
           rows: t.results.reduce((n, m) => n + m.rows, 0),
           models: t.results.map((m) => `${m.model}:${m.rows}${m.status === 'succeeded' ? '' : `(${m.status})`}`).join(' ') || '-',
@@ -72,12 +70,13 @@ export function registerTransfers(program: Command): void {
       const t = await withRuntime(async (rt) => {
         const row = await getTransferRow(rt.pool, id);
         if (!row) throw notFound('transfer', id);
-        return { ...transferView(row), results: (await modelRows(rt.pool, row.id)).map(modelView) };
+        return (await transferDetails(rt.pool, [row]))[0]!;
       });
       if (opts.json) return printJson(t);
       console.log(`transfer ${t.id} (${t.kind}) of ${t.destinationId}: ${t.status}, attempt ${t.attempt}`);
       console.log(`  requested ${t.requestedAt}, started ${t.startedAt ?? '-'}, finished ${t.finishedAt ?? '-'}`);
       if (t.error) console.log(`  error ${t.error.code} (${t.error.actor} must act): ${t.error.message}`);
+      if (t.nextAttempt) console.log(`  retrying: attempt ${t.nextAttempt.attempt} of ${t.nextAttempt.maxAttempts} at ${t.nextAttempt.at}`);
       for (const w of t.warnings) console.log(`  warning ${w.code}: ${w.message}`);
       for (const m of t.results) {
         console.log(`  ${modelCell(m)}${m.manifestKey ? `, manifest ${m.manifestKey}` : ''}`);
