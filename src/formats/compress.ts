@@ -1,8 +1,9 @@
 /**
- * Byte-stream compressors for CSV and JSON Lines. Both run outside the JavaScript thread, so
- * compression overlaps with reading from PostgreSQL: gzip in Node's zlib (libuv thread pool), zstd in
- * Node's zlib where it has it (Node 22.15+, 23.8+) and otherwise as a sequence of frames compressed by
- * a zstd addon on the same thread pool (zstd-frames.ts, Node 20). Neither needs an installed program.
+ * Byte-stream compressors for CSV and JSON Lines. gzip runs in Node's zlib on libuv's thread pool, so
+ * it overlaps with reading from PostgreSQL; so does zstd where Node's zlib has it (Node 22.15+, 23.8+).
+ * On Node 20 zstd goes through libzstd's streaming compressor in a zstd addon, in slices on the
+ * JavaScript thread (zstd-stream.ts). Either way a .zst file is one zstd frame, and no installed
+ * program is needed.
  *
  * Level 1 for both (docs/benchmarks.md): gzip level 1 alone runs at ~0.66× COPY on two cores, so a
  * higher level would miss the 0.6× target; zstd -1 compresses better than gzip -1 at a higher rate.
@@ -11,7 +12,7 @@ import { PassThrough, type Transform, type TransformOptions } from 'node:stream'
 import zlib from 'node:zlib';
 import { SluiceError } from '../core/errors.js';
 import type { Compression } from '../core/types.js';
-import { assertZstdFramesAvailable, createZstdFrames } from './zstd-frames.js';
+import { assertZstdStreamAvailable, createZstdStream } from './zstd-stream.js';
 
 export const GZIP_LEVEL = 1;
 export const ZSTD_LEVEL = 1;
@@ -23,12 +24,12 @@ const zlibZstd = zlib as typeof zlib & {
   createZstdCompress?: (options: { params: Record<number, number>; chunkSize?: number } & TransformOptions) => Transform;
   constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number };
 };
-/** True when this Node compresses zstd itself; otherwise the zstd addon does (zstd-frames.ts). */
+/** True when this Node compresses zstd itself; otherwise the zstd addon does (zstd-stream.ts). */
 export const NATIVE_ZSTD = typeof zlibZstd.createZstdCompress === 'function' && zlibZstd.constants.ZSTD_c_compressionLevel !== undefined;
 
 /** Fails with a clear message when zstd output is asked for and this Node cannot make it. */
 export function assertZstdAvailable(): void {
-  if (!NATIVE_ZSTD) assertZstdFramesAvailable(ZSTD_LEVEL);
+  if (!NATIVE_ZSTD) assertZstdStreamAvailable();
 }
 
 // zlib passes Transform options through (its typings omit them): a deeper input buffer lets the reader
@@ -48,7 +49,7 @@ export function createCompressor(compression: Compression): Transform {
           chunkSize: 64 * 1024,
         });
       }
-      return createZstdFrames(ZSTD_LEVEL);
+      return createZstdStream(ZSTD_LEVEL);
     case 'none':
       return new PassThrough();
     case 'snappy':

@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { Decoder } from '@toondepauw/node-zstd';
+import { decompress } from 'zstd-napi';
 import type { Pool, Queryable } from '../../src/control/db.js';
 import { duckdbType } from '../../src/formats/parquet.js';
 import { listElement } from '../../src/core/types.js';
@@ -154,7 +154,7 @@ export function sameValue(c: ColumnInfo, a: string | null, b: string | null): bo
 
 /** zstd decompression for hyparquet (Node 20's zlib has none): the zstd addon Sluice writes with on Node 20. */
 export function zstdDecompress(input: Uint8Array): Uint8Array {
-  return new Decoder().decodeSync(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+  return decompress(input);
 }
 
 // ---- Every column, every type: canonical values compared leaf by leaf ----------------------------

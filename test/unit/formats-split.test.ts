@@ -8,17 +8,19 @@ import { Readable, Writable, type Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Decoder } from '@toondepauw/node-zstd';
+import { decompress } from 'zstd-napi';
 import { createCompressor, NATIVE_ZSTD, ZSTD_LEVEL } from '../../src/formats/compress.js';
 import { csvField, csvInsertion } from '../../src/formats/csv.js';
 import { jsonlInsertion } from '../../src/formats/jsonl.js';
 import { insertIntoRows, syncedAtText } from '../../src/formats/metadata.js';
 import { rowBatch, rowBatches } from '../../src/formats/rows.js';
-import { splitIntoFiles } from '../../src/formats/split.js';
+import { splitIntoFiles, writeWithBackpressure } from '../../src/formats/split.js';
 import { streamParts } from '../../src/formats/stream-part.js';
-import { createZstdFrames, FRAME_BYTES } from '../../src/formats/zstd-frames.js';
+import { createZstdStream, SLICE_BYTES } from '../../src/formats/zstd-stream.js';
 import { Semaphore } from '../../src/sources/postgres/semaphore.js';
+import { zstdFrames } from '../support/zstd-frames.js';
 
 describe('csvField', () => {
   it('quotes only when RFC 4180 requires it', () => {
@@ -80,12 +82,21 @@ describe('splitIntoFiles', () => {
 
 describe('zstd', () => {
   const rowsText = (n: number, from = 0): string => Array.from({ length: n }, (_, i) => `${from + i},tenant ${(from + i) % 7},"quoted, ""text"""\n`).join('');
+  const jsonlText = (n: number): string => Array.from({ length: n }, (_, i) => `${JSON.stringify({ id: i, tenant: `t${i % 7}`, note: `row "${i}"\n`, attrs: { size: i % 50 } })}\n`).join('');
   const compress = async (c: Transform, input: Buffer): Promise<Buffer> => {
     const out = buffer(c);
     c.end(input);
     return out;
   };
-  const decode = (b: Buffer): Buffer => new Decoder().decodeSync(b);
+  /** Decodes every frame (zstd-napi), so a test can tell a lost frame from a short one. */
+  const decode = (b: Buffer): Buffer => decompress(b);
+  /** node:zlib's decoder (Node 22.15+), which like many readers stops after the first frame. */
+  const zlibDecode = (zlib as typeof zlib & { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync;
+  const oneFrame = (zst: Buffer): void => {
+    const frames = zstdFrames(zst);
+    assert.equal(frames.length, 1, `${frames.length} frames`);
+    assert.equal(frames[0]!.kind, 'zstd');
+  };
 
   it(`needs no program: with nothing on PATH, this Node (${NATIVE_ZSTD ? 'node:zlib' : 'the zstd addon'}) writes zstd`, () => {
     const script = `import('./src/formats/compress.js').then(async (m) => { const c = m.createCompressor('zstd'); const out = []; c.on('data', (b) => out.push(b)); c.on('end', () => console.log(Buffer.concat(out).subarray(0, 4).toString('hex'))); c.end(Buffer.from('a,b\\n'.repeat(1000))); })`;
@@ -93,16 +104,51 @@ describe('zstd', () => {
     assert.equal(r.stdout, '28b52ffd\n', r.stderr); // the zstd frame magic number
   });
 
-  it("what this Node's compressor writes reads back byte for byte", async () => {
-    const input = Buffer.from(rowsText(20_000));
-    assert.ok(decode(await compress(createCompressor('zstd'), input)).equals(input));
+  it('without the addon: zstd_unavailable says who acts and what to do, before a transfer starts', () => {
+    // The child's require() cannot find zstd-napi's binary, as after an install whose build failed.
+    const hide = `const M = require('node:module'); const r = M._resolveFilename; M._resolveFilename = function (req, ...a) { if (req.startsWith('zstd-napi')) throw new Error('Cannot find module ' + req); return r.call(this, req, ...a); };`;
+    const script = `import('./src/formats/zstd-stream.js').then((m) => { try { m.createZstdStream(1); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.code, actor: e.actor, hint: e.hint, message: e.message })); } })`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', `${hide} ${script}`], { encoding: 'utf8' });
+    const err = JSON.parse(r.stdout || '{}') as { code?: string; actor?: string; hint?: string; message?: string };
+    assert.equal(err.code, 'zstd_unavailable', r.stdout + r.stderr);
+    assert.equal(err.actor, 'provider');
+    assert.match(err.message!, /zstd-napi addon.*did not load: Cannot find module zstd-napi/);
+    assert.match(err.hint!, /Node 22\.15 or later.*C\+\+ compiler.*gzip or none/);
   });
 
-  it('the frames (Node 20): a large input becomes several frames, which DuckDB reads as one CSV file', async () => {
-    const input = Buffer.from(rowsText(300_000)); // ~11 MiB: about twenty frames
-    assert.ok(input.length > 2 * FRAME_BYTES);
-    const zst = await compress(createZstdFrames(ZSTD_LEVEL), input);
+  it(`what this Node's compressor (${NATIVE_ZSTD ? 'node:zlib' : 'the zstd addon'}) writes is one frame and reads back byte for byte`, async () => {
+    const input = Buffer.from(rowsText(100_000)); // ~3.7 MiB
+    const zst = await compress(createCompressor('zstd'), input);
+    oneFrame(zst);
     assert.ok(decode(zst).equals(input));
+  });
+
+  for (const [name, text] of [
+    ['CSV', () => rowsText(300_000)],
+    ['JSON Lines', () => jsonlText(100_000)],
+  ] as const) {
+    it(`the addon's stream (Node 20): ${name} of several MiB is ONE frame that any reader reads whole`, async () => {
+      const input = Buffer.from(text());
+      assert.ok(input.length > 8 * SLICE_BYTES, `${input.length} bytes`);
+      // In 64 KiB writes, as the file's rows arrive, and one write larger than a slice.
+      const c = createZstdStream(ZSTD_LEVEL);
+      const out = buffer(c);
+      const big = 3 * SLICE_BYTES + 17;
+      for (let i = 0; i < input.length; ) {
+        const n = i === 0 ? big : 64 * 1024;
+        await writeWithBackpressure(c, input.subarray(i, i + n));
+        i += n;
+      }
+      c.end();
+      const zst = await out;
+      oneFrame(zst);
+      assert.ok(decode(zst).equals(input));
+      if (zlibDecode) assert.ok(zlibDecode(zst).equals(input), 'node:zlib reads it whole');
+    });
+  }
+
+  it("the addon's stream: DuckDB reads its CSV", async () => {
+    const zst = await compress(createZstdStream(ZSTD_LEVEL), Buffer.from(rowsText(300_000)));
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-zstd-'));
     try {
       const file = path.join(dir, 'rows.csv.zst');
@@ -116,40 +162,59 @@ describe('zstd', () => {
     }
   });
 
-  it('the frames: an empty input is one empty frame, not an empty file', async () => {
-    const zst = await compress(createZstdFrames(ZSTD_LEVEL), Buffer.alloc(0));
-    assert.deepEqual([...zst.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+  it("the addon's stream: an empty input is one empty frame, not an empty file", async () => {
+    const zst = await compress(createZstdStream(ZSTD_LEVEL), Buffer.alloc(0));
+    assert.ok(zst.length > 0);
+    oneFrame(zst);
     assert.equal(decode(zst).length, 0);
+    if (zlibDecode) assert.equal(zlibDecode(zst).length, 0);
   });
 
-  it('the frames: a reader that does not keep up holds the input back (bounded memory)', async () => {
-    // Random bytes do not compress, so a frame's output is as large as its input: what the reader has
-    // not taken counts in full.
+  it("the addon's stream: a large write yields to the event loop between slices", async () => {
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const c = createZstdStream(ZSTD_LEVEL);
+    c.resume();
+    await new Promise<void>((resolve, reject) => c.write(crypto.randomBytes(16 * SLICE_BYTES), (err) => (err ? reject(err) : resolve())));
+    counting = false;
+    c.destroy();
+    // One slice per turn of the loop: 16 slices, at least 15 turns in between (not one long call).
+    assert.ok(turns >= 15, `${turns} turns of the event loop`);
+  });
+
+  it("the addon's stream: a reader that does not keep up holds the input back (bounded memory)", async () => {
+    // Random bytes do not compress, so the output is as large as the input: what the reader has not
+    // taken counts in full.
     const chunkBytes = 64 * 1024;
-    const total = 48 * FRAME_BYTES;
+    const total = 24 * 1024 * 1024;
     let produced = 0;
+    let taken = 0;
     let maxHeld = 0;
-    let framesOut = 0;
     const source = new Readable({
       read() {
         if (produced >= total) return void this.push(null);
         produced += chunkBytes;
-        maxHeld = Math.max(maxHeld, produced - framesOut * FRAME_BYTES);
+        maxHeld = Math.max(maxHeld, produced - taken);
         this.push(crypto.randomBytes(chunkBytes));
       },
     });
     const slow = new Writable({
       highWaterMark: 1,
-      write(_frame: Buffer, _e, cb) {
-        framesOut++; // FRAME_BYTES is a multiple of the chunk size: every frame but the last holds exactly FRAME_BYTES
+      write(out: Buffer, _e, cb) {
+        taken += out.length;
         setImmediate(cb);
       },
     });
-    await pipeline(source, createZstdFrames(ZSTD_LEVEL), slow);
-    assert.equal(framesOut, 48);
-    // The frames compressing (3), the one filling, the one the reader holds, and stream buffers: far
-    // below the 48 frames an unbounded compressor would take in.
-    assert.ok(maxHeld <= 6 * FRAME_BYTES, `held ${maxHeld} bytes`);
+    await pipeline(source, createZstdStream(ZSTD_LEVEL), slow);
+    assert.ok(taken >= total, `${taken} bytes out`);
+    // libzstd's buffers, one slice's output and the streams' buffers: far below the 24 MiB an
+    // unbounded compressor would take in.
+    assert.ok(maxHeld <= 2 * 1024 * 1024, `held ${maxHeld} bytes`);
   });
 });
 
