@@ -93,7 +93,8 @@ class ZstdStream extends Transform {
     }
     if (input.length <= SLICE_BYTES) return callback();
     setImmediate(() => {
-      if (this.destroyed) return callback();
+      // Destroyed meanwhile (the transfer failed): stop, and the write did not complete.
+      if (this.destroyed) return callback(this.errored ?? new Error('zstd stream destroyed before the write was compressed'));
       this.#compressSlices(input.subarray(SLICE_BYTES), callback);
     });
   }

@@ -187,6 +187,18 @@ describe('zstd', () => {
     assert.ok(turns >= 15, `${turns} turns of the event loop`);
   });
 
+  it("the addon's stream: destroyed between slices, it stops compressing and the write fails", async () => {
+    const c = createZstdStream(ZSTD_LEVEL);
+    let out = 0;
+    c.on('data', (b: Buffer) => (out += b.length));
+    c.on('error', () => undefined); // the transfer's own error, seen by the pipeline that destroyed it
+    const written = new Promise<Error | null | undefined>((resolve) => c.write(crypto.randomBytes(16 * SLICE_BYTES), resolve));
+    setImmediate(() => c.destroy(new Error('transfer failed')));
+    assert.equal((await written)?.message, 'transfer failed');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(out < 4 * SLICE_BYTES, `${out} bytes out after destroy`);
+  });
+
   it("the addon's stream: a reader that does not keep up holds the input back (bounded memory)", async () => {
     // Random bytes do not compress, so the output is as large as the input: what the reader has not
     // taken counts in full.
