@@ -8,14 +8,14 @@ import type pg from 'pg';
 import YAML from 'yaml';
 import { SluiceError, describeError, validationError, type FieldProblem } from '../core/errors.js';
 import type { ColumnInfo, ModelDefinition } from '../core/types.js';
-import { describeQuery, describeTable, type CatalogColumn, type RelationInfo } from '../sources/postgres/catalog.js';
+import { columnCollation, describeQuery, describeTable, type CatalogColumn, type RelationInfo } from '../sources/postgres/catalog.js';
 import type { PostgresSourceOptions } from '../sources/postgres/source.js';
 import { isOrderableCursor, isTimeCursor, isTimestamptzType } from '../sources/postgres/types.js';
 
 /** Lookback of a time cursor when the model sets none. */
 export const DEFAULT_TIME_LOOKBACK_SECONDS = 300;
 import { ModelsFileSchema, type ModelEntry } from './schema.js';
-import { tenantTypeProblem, type TenantColumn } from './tenant.js';
+import { COLLATABLE_TENANT_TYPENAMES, tenantCollationProblem, tenantTypeProblem, type TenantColumn } from './tenant.js';
 
 export interface LoadedModel {
   definition: ModelDefinition;
@@ -191,6 +191,19 @@ function checkModel(m: ModelEntry, at: string, rel: RelationInfo, problems: Fiel
   return { definition, sourceColumns, columns, tenantColumn: { column: m.tenant, pgType: t.pgType, typname: t.typname, typeOid: t.typeOid } };
 }
 
+/** The tenant column's collation must compare bytes (tenant.ts, tenantCollationProblem); pushes the problem if not. */
+async function tenantCollationOk(pool: pg.Pool, m: ModelEntry, at: string, rel: RelationInfo, loaded: LoadedModel, problems: FieldProblem[]): Promise<boolean> {
+  if (!COLLATABLE_TENANT_TYPENAMES.has(loaded.tenantColumn.typname)) return true;
+  const client = await pool.connect();
+  try {
+    const problem = tenantCollationProblem(m.tenant, await columnCollation(client, rel.relation ?? `(${m.sql!})`, m.tenant));
+    if (problem) problems.push({ field: `${at}.tenant`, message: problem });
+    return problem === null;
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * Reads `file` and validates each model against the source behind `sourcePool`. Throws one
  * SluiceError (code `invalid_input`) listing every problem.
@@ -210,6 +223,7 @@ export async function loadModels(file: string, sourcePool: pg.Pool): Promise<Mod
       continue;
     }
     const loaded = checkModel(m, at, rel, problems);
+    if (loaded && !(await tenantCollationOk(sourcePool, m, at, rel, loaded, problems))) continue;
     if (loaded) models.push(loaded);
   }
   if (problems.length > 0) throw validationError(problems, `models file ${file}`);

@@ -35,6 +35,20 @@ export function tenantTypeProblem(c: { column: string; pgType: string; typname: 
   return `column "${c.column}" has type ${c.pgType}, which cannot be a tenant column (its values have no exact text form to match); use smallint, integer, bigint, numeric, uuid, text, varchar, char or citext, or cast it in a SQL model`;
 }
 
+/** Tenant column types whose equality depends on a collation. */
+export const COLLATABLE_TENANT_TYPENAMES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'citext']);
+
+/**
+ * A nondeterministic collation (`CREATE COLLATION … deterministic = false`, e.g. ICU's case- or
+ * accent-insensitive ones) makes `=` hold for different strings: `ACME` would select `acme`'s rows,
+ * and no text form can say which spellings it merges, so such a tenant column is refused. A SQL model
+ * can compare bytes again with `tenant_id COLLATE "C"`.
+ */
+export function tenantCollationProblem(column: string, collation: { name: string; deterministic: boolean } | null): string | null {
+  if (!collation || collation.deterministic) return null;
+  return `column "${column}" has the nondeterministic collation ${collation.name}, whose equality treats different spellings (case, accents) as one value, so two recipients could select the same tenant's rows; use a column with a deterministic collation, or a SQL model that selects "${column}" COLLATE "C"`;
+}
+
 /** SQL that prints a value of the column's type in the form its equality compares. */
 function normalised(expr: string, typname: string): string {
   // numeric: 7, 7.0 and 7.00 are equal; trim_scale drops the trailing zeros (PostgreSQL 13+).

@@ -147,6 +147,45 @@ describe('at load, a model must be able to carry every stored tenant value', () 
     });
   });
 
+  it('refuses a tenant column whose collation is nondeterministic: ACME would select acme\'s rows', async () => {
+    await source.pool.query(`CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`);
+    await source.pool.query(`CREATE DOMAIN ci_text AS text COLLATE ci`);
+    await source.pool.query(`CREATE TABLE t_ci (id bigint PRIMARY KEY, tenant_id text COLLATE ci NOT NULL, updated_at timestamptz NOT NULL)`);
+    await source.pool.query(`CREATE TABLE t_ci_domain (id bigint PRIMARY KEY, tenant_id ci_text NOT NULL, updated_at timestamptz NOT NULL)`);
+    await source.pool.query(`INSERT INTO t_ci VALUES (1, 'acme', now())`);
+    // What the reader's WHERE would do with such a column: another spelling selects acme's row.
+    const { rows } = await source.pool.query(`SELECT count(*)::int AS n FROM t_ci WHERE tenant_id = $1::text`, ['ACME']);
+    assert.equal(rows[0].n, 1);
+
+    const sqlModel = (name: string, sql: string) => [`  - name: ${name}`, `    sql: ${JSON.stringify(sql)}`, '    primary_key: [id]', '    cursor: updated_at', '    tenant: tenant_id'];
+    const file = path.join(dir, 'collation.yaml');
+    await fs.writeFile(
+      file,
+      [
+        'models:',
+        ...['t_ci', 't_ci_domain'].flatMap((t) => [`  - name: ${t}`, `    table: ${t}`, '    cursor: updated_at', '    tenant: tenant_id']),
+        ...sqlModel('q_collate_ci', 'SELECT id, tenant_id COLLATE ci AS tenant_id, updated_at FROM t_text'),
+        ...sqlModel('q_bytes', 'SELECT id, tenant_id COLLATE "C" AS tenant_id, updated_at FROM t_ci'),
+      ].join('\n') + '\n',
+    );
+    await assert.rejects(loadModels(file, source.pool), (e: unknown) => {
+      assert.ok(e instanceof SluiceError);
+      const fields = (e.details ?? []).map((d) => d.field);
+      assert.deepEqual(fields, ['models[0] (t_ci).tenant', 'models[1] (t_ci_domain).tenant', 'models[2] (q_collate_ci).tenant'], JSON.stringify(e.details));
+      assert.match(e.details?.[0]?.message ?? '', /nondeterministic collation ci.*COLLATE "C"/);
+      return true;
+    });
+    // The SQL model that compares bytes again loads, and its text is kept as given: two tenants.
+    const bytes = path.join(dir, 'collation-bytes.yaml');
+    await fs.writeFile(bytes, ['models:', ...sqlModel('q_bytes', 'SELECT id, tenant_id COLLATE "C" AS tenant_id, updated_at FROM t_ci')].join('\n') + '\n');
+    assert.equal((await loadModels(bytes, source.pool)).models.length, 1);
+    // Recipients cannot be created against the refused models: the catalog does not guess.
+    await control.pool.query('DELETE FROM recipients');
+    const refused = modelCatalog(file, source.url);
+    catalogs.push(refused);
+    assert.equal(await create(refused, 'ACME'), '503 models_unavailable');
+  });
+
   it('refuses a model when a stored value is not canonical in its tenant column (a value stored before, or a type changed since)', async () => {
     await control.pool.query('DELETE FROM recipients');
     await control.pool.query(`INSERT INTO recipients (id, name, tenant_id) VALUES ('rcp_legacy7', 'seven', '7'), ('rcp_legacy007', 'also seven', '007'), ('rcp_word', 'word', 'acme')`);

@@ -146,3 +146,34 @@ export async function describeQuery(db: Pick<PoolClient, 'query'>, sql: string):
     await db.query('ROLLBACK');
   }
 }
+
+/** A collation as the catalog names it, and whether its equality compares bytes. */
+export interface ColumnCollation {
+  name: string;
+  /** False for a nondeterministic collation: `=` then holds for different strings (case, accents). */
+  deterministic: boolean;
+}
+
+/**
+ * The collation `=` uses on `column` of `from` (a quoted relation, or `(<query>)`), read without
+ * running anything: the relation is joined with LIMIT 0 to one row, and pg_collation_for reports the
+ * collation the expression carries (a view's or a query's `COLLATE` included). Only for columns of a
+ * collatable type; null when the column has none.
+ */
+export async function columnCollation(db: Pick<PoolClient, 'query'>, from: string, column: string): Promise<ColumnCollation | null> {
+  await db.query('BEGIN READ ONLY');
+  try {
+    const col = `"${column.replace(/"/g, '""')}"`;
+    const { rows } = await db.query<{ name: string | null; deterministic: boolean | null }>(
+      `SELECT pg_collation_for(s.${col}) AS name, c.collisdeterministic AS deterministic
+         FROM (VALUES (1)) AS one
+         LEFT JOIN (SELECT * FROM ${from} AS sluice_model LIMIT 0) AS s ON true
+         LEFT JOIN pg_collation c ON c.oid = to_regcollation(pg_collation_for(s.${col}))`,
+    );
+    const row = rows[0];
+    if (!row?.name) return null;
+    return { name: row.name, deterministic: row.deterministic !== false };
+  } finally {
+    await db.query('ROLLBACK');
+  }
+}
