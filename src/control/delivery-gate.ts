@@ -11,8 +11,8 @@
  *
  * Every path asks this module: the scheduler (deliverableSql inside the store's advanceDueDestinations), the API trigger
  * and the job queue (checkDelivery before enqueuing), the worker before it starts a job, and the
- * transfer runner through its destination loader (transfer-destination.ts), before it creates its
- * first object (so `sluice transfer` and any future caller are covered too). Other callers (the
+ * transfer runner through its destination loader (transfer-destination.ts, which reads this verdict and
+ * the settings in one snapshot), before it creates its first object (so `sluice transfer` and any future caller are covered too). Other callers (the
  * recipient setup page) ask checkDelivery(db, id) for the same verdict. A refusal never writes anything and names the test to run.
  * The trust model as a whole: docs/trust.md.
  */

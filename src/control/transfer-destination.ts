@@ -15,20 +15,33 @@ import type { SecretBox } from './secrets.js';
 
 export function destinationLoader(pool: Pool, secrets: SecretBox) {
   return async (destinationId: string): Promise<TransferDestination> => {
-    await assertMayDeliver(pool, destinationId);
-    const r = await pool.query<{ tenant_id: string; format: Format; compression: Compression | null; models: string[] | null }>(
-      `SELECT r.tenant_id, d.format, d.compression, d.models
-       FROM destinations d JOIN recipients r ON r.id = d.recipient_id WHERE d.id = $1`,
-      [destinationId],
-    );
-    const row = r.rows[0];
-    if (!row) throw notFound('destination', destinationId);
-    return {
-      s3: await loadS3Config(pool, secrets, destinationId),
-      tenantId: row.tenant_id,
-      format: row.format,
-      compression: effectiveCompression(row.format, row.compression),
-      models: row.models,
-    };
+    const client = await pool.connect();
+    try {
+      // The gate's verdict and the configuration loaded come from one snapshot: a change committed
+      // between two separate reads would be loaded after the gate approved the settings it replaced.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await assertMayDeliver(client, destinationId);
+      const r = await client.query<{ tenant_id: string; format: Format; compression: Compression | null; models: string[] | null }>(
+        `SELECT r.tenant_id, d.format, d.compression, d.models
+         FROM destinations d JOIN recipients r ON r.id = d.recipient_id WHERE d.id = $1`,
+        [destinationId],
+      );
+      const row = r.rows[0];
+      if (!row) throw notFound('destination', destinationId);
+      const s3 = await loadS3Config(client, secrets, destinationId);
+      await client.query('COMMIT');
+      return {
+        s3,
+        tenantId: row.tenant_id,
+        format: row.format,
+        compression: effectiveCompression(row.format, row.compression),
+        models: row.models,
+      };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   };
 }

@@ -28,9 +28,11 @@ import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { allowS3rverAccessKey } from '../support/fault-proxy.js';
 import { s3rverDestination, startS3, type TestS3 } from '../support/s3.js';
 import { transferDeps } from '../support/transfer-fixture.js';
+import { destinationLoader } from '../../src/control/transfer-destination.js';
 import { until } from '../support/wait.js';
 
 const BUCKET = 'gate-bucket';
+const MOVED = 'gate-moved';
 const KEY = { accessKeyId: 'AKIAGATETEST00000001', secretAccessKey: 'gate-test-secret-00000000000000000000000' };
 const orders: ModelDefinition = { name: 'orders', source: { table: 'orders' }, primaryKey: ['id'], cursor: 'updated_at', tenant: 'tenant_id', lookback: 0 };
 
@@ -45,7 +47,7 @@ let recipientId: string;
 let worker: Worker | undefined;
 
 before(async () => {
-  s3 = await startS3([BUCKET]);
+  s3 = await startS3([BUCKET, MOVED]);
   allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
   [api, sourceDb] = await Promise.all([
     startTestApi({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' }),
@@ -222,4 +224,53 @@ test('a failed transfer the recipient must fix holds deliveries until a test pas
   const held = await post(`/v1/destinations/${id}/transfers`);
   assert.equal(held.json().error.code, 'connection_test_failed');
   assert.equal(held.json().error.actor, 'provider');
+});
+
+/**
+ * The real pool, with `hook` run once right after the first statement matching `after` returns (on
+ * the pool or on a client it hands out): a change committed at that exact point of another path.
+ */
+function poolWithPause(pool: pg.Pool, after: RegExp, hook: () => Promise<void>): pg.Pool {
+  let fired = false;
+  const query = (target: { query: (...a: never[]) => Promise<unknown> }) => async (...args: never[]) => {
+    const result = await target.query(...args);
+    const text: unknown = args[0];
+    if (!fired && typeof text === 'string' && after.test(text)) {
+      fired = true;
+      await hook();
+    }
+    return result;
+  };
+  const bound = <T extends object>(t: T, p: string | symbol) => {
+    const v: unknown = Reflect.get(t, p);
+    return typeof v === 'function' ? v.bind(t) : v;
+  };
+  return new Proxy(pool, {
+    get(t, p) {
+      if (p === 'query') return query(t);
+      if (p === 'connect') {
+        return async () => {
+          const client = await t.connect();
+          return new Proxy(client, { get: (c, cp) => (cp === 'query' ? query(c) : bound(c, cp)) });
+        };
+      }
+      return bound(t, p);
+    },
+  });
+}
+
+test('a change committed between the gate\'s verdict and the load of the settings is not what the transfer writes to', async () => {
+  const created = await post('/v1/destinations', { recipientId, ...s3rverDestination(s3, BUCKET, KEY), prefix: 'race' });
+  const id = created.json().id as string;
+  assert.equal(await connectionTest(id), true);
+  // Right after the runner's gate approved the tested settings, the bucket moves (untested).
+  const racing = poolWithPause(api.db.pool, /trust_fingerprint\(d\) AS fingerprint, d\.last_error/, async () => {
+    assert.equal((await patch(`/v1/destinations/${id}`, { bucket: MOVED })).statusCode, 200);
+  });
+  const result = await runTransfer({ ...deps, loadDestination: destinationLoader(racing, api.secrets) }, { destinationId: id });
+  assert.equal(result.status, 'succeeded');
+  assert.deepEqual(await s3.list(MOVED), [], 'nothing reached the untested bucket');
+  assert.ok((await dataObjects()).some((k) => k.startsWith('race/orders/')), 'the tested settings got the rows');
+  // And from now on the gate asks for a test of the new bucket.
+  assert.equal((await checkDelivery(api.db.pool, id)).allowed, false);
 });
