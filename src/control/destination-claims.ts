@@ -9,6 +9,7 @@
  * cannot both pass; deleting a destination frees what it held. Reads only: the writes are
  * destination-store.ts's.
  */
+import ipaddr from 'ipaddr.js';
 import { SluiceError, validationError } from '../core/errors.js';
 import { roleIdentity } from '../destinations/s3/rules.js';
 import type { PoolClient } from './db.js';
@@ -56,14 +57,32 @@ export async function claimCredentials(tx: PoolClient, auth: DestinationAuth, re
   });
 }
 
-/** The store a destination writes to: its endpoint's origin (lower case), or AWS. */
-function storeOf(endpoint: string | null): string {
+/**
+ * The store a destination writes to, for "one bucket + prefix, one recipient": the same store must
+ * get the same value however its endpoint is spelled, or a second spelling would bypass the rule.
+ * AWS (no endpoint, or any `*.amazonaws.com[.cn]` endpoint: regional, FIPS, dual-stack — bucket
+ * names are global there); else the host without a trailing dot, an IPv4-mapped IPv6 address as
+ * its IPv4 address, every loopback host (`localhost`, `127.0.0.0/8`, `::1`) as one, plus the port
+ * when it is not the scheme's default. The scheme is left out: http and https to one host are one
+ * store. Names and addresses are not resolved (a name and its address stay two spellings).
+ */
+export function storeOf(endpoint: string | null): string {
   if (!endpoint) return 'aws';
+  let url: URL;
   try {
-    return new URL(endpoint).origin.toLowerCase();
+    url = new URL(endpoint);
   } catch {
     return endpoint.toLowerCase();
   }
+  let host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  if (host === 'amazonaws.com' || host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn')) return 'aws';
+  if (ipaddr.isValid(host)) {
+    const ip = ipaddr.process(host);
+    host = ip.range() === 'loopback' ? 'loopback' : ip.kind() === 'ipv6' ? `[${ip.toString()}]` : ip.toString();
+  } else if (host === 'localhost' || host.endsWith('.localhost')) {
+    host = 'loopback';
+  }
+  return url.port ? `${host}:${url.port}` : host;
 }
 
 /** Whether two key prefixes share keys: equal, one empty, or one a folder of the other (`a` and `a/b`; not `a` and `ab`). */

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRecipient, updateRecipient } from '../../src/control/recipients.js';
+import { createDestination } from '../../src/control/destinations.js';
 import { SluiceError } from '../../src/core/errors.js';
 import { modelCatalog, type ModelCatalog } from '../../src/models/catalog.js';
 import { loadModels } from '../../src/models/index.js';
@@ -244,5 +245,44 @@ describe('one bucket + prefix belongs to one recipient', () => {
     const inside = await post('/v1/destinations', { recipientId: b.id, bucket: 'whole-bucket', region: 'us-east-1', prefix: 'deep/inside', auth: { roleArn: ROLE(2) } });
     assert.equal(inside.statusCode, 409);
     assert.match(inside.json().error.message, /overlaps the whole bucket/);
+  });
+
+  it('knows one store under another spelling of its endpoint: AWS\'s own endpoints, loopback names, a trailing dot, a default port', async () => {
+    const a = (await api.app.inject({ method: 'POST', url: '/v1/recipients', headers: api.auth, payload: { name: 'SA', tenantId: 'spelled-a' } })).json();
+    const b = (await api.app.inject({ method: 'POST', url: '/v1/recipients', headers: api.auth, payload: { name: 'SB', tenantId: 'spelled-b' } })).json();
+    // Saved through createDestination, what the API, the CLI and the setup page call, with a resolver
+    // that answers a public address for any name (this machine has no DNS).
+    const deps = {
+      config: { SLUICE_ALLOW_HTTP_ENDPOINTS: true, SLUICE_ENDPOINT_ALLOWLIST: ['127.0.0.0/8', '::1'] },
+      resolver: async () => [{ address: '52.216.1.1', family: 4 as const }],
+      models: { load: () => Promise.reject(new Error('not consulted')) },
+    };
+    let n = 0;
+    const save = (recipientId: string, bucket: string, endpoint: string | undefined) =>
+      outcome(
+        createDestination(api.db.pool, api.secrets, deps, {
+          recipientId,
+          bucket,
+          region: 'us-east-1',
+          prefix: 'exports',
+          ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+          auth: { accessKeyId: `AKIASPELLEDSTORE${String(++n).padStart(4, '0')}`, secretAccessKey: 's'.repeat(40) },
+        }).then((d) => ({ tenantId: d.bucket })),
+      );
+    assert.equal(await save(a.id, 'spelled-aws', undefined), 'ok spelled-aws');
+    for (const endpoint of ['https://s3.us-east-1.amazonaws.com', 'https://s3-fips.us-east-1.amazonaws.com.', 'https://S3.AMAZONAWS.COM']) {
+      assert.equal(await save(b.id, 'spelled-aws', endpoint), '409 bucket_prefix_in_use prefix', endpoint);
+    }
+    assert.equal(await save(a.id, 'spelled-local', 'http://127.0.0.1:9000'), 'ok spelled-local');
+    for (const endpoint of ['http://localhost:9000', 'http://127.1:9000', 'http://[::ffff:127.0.0.1]:9000', 'http://[::1]:9000', 'https://127.0.0.1:9000']) {
+      assert.equal(await save(b.id, 'spelled-local', endpoint), '409 bucket_prefix_in_use prefix', endpoint);
+    }
+    assert.equal(await save(a.id, 'spelled-named', 'https://minio.example.com'), 'ok spelled-named');
+    for (const endpoint of ['https://minio.example.com.', 'https://MINIO.example.com:443', 'http://minio.example.com']) {
+      assert.equal(await save(b.id, 'spelled-named', endpoint), '409 bucket_prefix_in_use prefix', endpoint);
+    }
+    // Another store really: another port, another host.
+    assert.equal(await save(b.id, 'spelled-local', 'http://127.0.0.1:9001'), 'ok spelled-local');
+    assert.equal(await save(b.id, 'spelled-named', 'https://other.example.com'), 'ok spelled-named');
   });
 });
