@@ -84,6 +84,19 @@ describe('field names that are Object.prototype members', () => {
   });
 });
 
+describe('times out of range', () => {
+  it('a transfer list filter before the year 1 (which JavaScript parses and PostgreSQL cannot hold) or after 9999 is a 400 naming the field', async () => {
+    for (const [field, value] of [['since', '-271821-04-20T00:00:00Z'], ['until', '-005000-01-01T00:00:00Z'], ['since', '+275760-09-13T00:00:00Z']] as const) {
+      const r = await api.app.inject({ method: 'GET', url: `/v1/transfers?${field}=${encodeURIComponent(value)}`, headers: api.auth });
+      assert.equal(r.statusCode, 400, `${field}=${value}: ${r.body}`);
+      assertShape(r.json(), 'invalid_input');
+      assert.equal(r.json().error.details[0].field, field);
+    }
+    const ok = await api.app.inject({ method: 'GET', url: '/v1/transfers?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z', headers: api.auth });
+    assert.equal(ok.statusCode, 200, ok.body);
+  });
+});
+
 describe("Fastify's own errors", () => {
   it('a bad percent-encoding, an over-long path id, bad JSON, a wrong content type and a large body answer in the documented shape', async () => {
     const badUrl = await api.app.inject({ method: 'GET', url: '/v1/recipients/%E0%A4%A', headers: api.auth });

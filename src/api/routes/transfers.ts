@@ -84,10 +84,17 @@ const Jwk = z.object({
 });
 const KeySet = z.object({ keys: z.array(Jwk) }).describe('ManifestKeys');
 
+// Years 1 to 9999: JavaScript dates reach 271821 BC, PostgreSQL's timestamptz only 4713 BC (a
+// `since` before that was a 500), and no transfer lies outside them.
 const time = (field: string) =>
   z
     .string()
-    .refine((v) => !Number.isNaN(Date.parse(v)), `${field} must be an ISO 8601 time, e.g. 2026-01-31T00:00:00Z`)
+    .refine((v) => {
+      const t = Date.parse(v);
+      if (Number.isNaN(t)) return false;
+      const year = new Date(t).getUTCFullYear();
+      return year >= 1 && year <= 9999;
+    }, `${field} must be an ISO 8601 time between the years 1 and 9999, e.g. 2026-01-31T00:00:00Z`)
     .transform((v) => new Date(v));
 
 const ListQuery = z.strictObject({
