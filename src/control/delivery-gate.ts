@@ -4,9 +4,10 @@
  * A destination delivers only while
  *   - it exists, is not deleted or disabled, and its recipient is not disabled;
  *   - its latest connection test passed;
- *   - nothing that test covered (bucket, region, prefix, endpoint, path style, KMS key, audience, auth)
- *     changed since: the test stored `trust_fingerprint()` of the configuration it tested
- *     (migration 006), and the gate compares it with the fingerprint of the configuration now;
+ *   - nothing that test covered (bucket, region, prefix, endpoint, path style, KMS key, audience, auth,
+ *     conditional writes, request checksums) changed since: the test stored `trust_fingerprint()` of
+ *     the configuration it tested (migrations 006, 013), and the gate compares it with the fingerprint
+ *     of the configuration now;
  *   - no transfer since then failed for a reason the recipient must fix (status `needs_attention`).
  *
  * Every path asks this module: the scheduler (deliverableSql inside the store's advanceDueDestinations), the API trigger

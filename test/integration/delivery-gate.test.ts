@@ -118,6 +118,7 @@ async function scheduled(id: string): Promise<boolean> {
 
 /** Every path at once: the API trigger's code, the scheduler, the runner's code, the CLI's exit and message. */
 async function everyPath(id: string, expected: string): Promise<void> {
+  const before = await dataObjects();
   const apiRes = await post(`/v1/destinations/${id}/transfers`);
   assert.equal(apiRes.statusCode, 409, apiRes.body);
   assert.equal(apiRes.json().error.code, expected);
@@ -128,7 +129,7 @@ async function everyPath(id: string, expected: string): Promise<void> {
   assert.equal(cli.code, 2, cli.stderr);
   assert.match(cli.stderr, new RegExp(`error \\[${expected}\\]`));
   assert.match(cli.stderr, new RegExp(`sluice destinations test ${id}`));
-  assert.deepEqual(await dataObjects(), [], 'nothing was written');
+  assert.deepEqual(await dataObjects(), before, 'nothing was written');
 }
 
 async function startTransferWorker(): Promise<Worker> {
@@ -273,4 +274,25 @@ test('a change committed between the gate\'s verdict and the load of the setting
   assert.ok((await dataObjects()).some((k) => k.startsWith('race/orders/')), 'the tested settings got the rows');
   // And from now on the gate asks for a test of the new bucket.
   assert.equal((await checkDelivery(api.db.pool, id)).allowed, false);
+});
+
+test('the ways of writing the connection test exercised (conditional writes, request checksums) are part of what it covered', async () => {
+  const created = await post('/v1/destinations', { recipientId, ...s3rverDestination(s3, BUCKET, KEY), prefix: 'writes' });
+  const id = created.json().id as string;
+  const tested = created.json() as { conditionalWrites: boolean; requestChecksums: boolean };
+  assert.equal(await connectionTest(id), true);
+  assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
+  // Through the update path: back to untested.
+  const changed = await patch(`/v1/destinations/${id}`, { conditionalWrites: !tested.conditionalWrites });
+  assert.equal(changed.json().status, 'new');
+  await everyPath(id, 'connection_test_required');
+  assert.equal(await connectionTest(id), true);
+  // Behind the update path's back: the fingerprint no longer matches.
+  await api.db.pool.query('UPDATE destinations SET request_checksums = NOT request_checksums WHERE id = $1', [id]);
+  await everyPath(id, 'connection_test_outdated');
+  await api.db.pool.query('UPDATE destinations SET request_checksums = NOT request_checksums WHERE id = $1', [id]);
+  assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
+  // The format is not: the test's object is the same whatever it is.
+  await patch(`/v1/destinations/${id}`, { format: 'csv' });
+  assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
 });
