@@ -155,9 +155,9 @@ export function isDeliveryRefusal(err: unknown): boolean {
 }
 
 /**
- * The fingerprint of the configuration a connection test is about to test. The test reads it before
- * and after loading the configuration; when they differ the configuration changed meanwhile and the
- * result is recorded without a fingerprint (so the gate asks for another test).
+ * The fingerprint of the configuration a connection test is about to test. The test reads it in the
+ * same snapshot as the configuration (destination-tests.ts), so a later change leaves the current
+ * fingerprint different from the recorded one and the gate asks for another test.
  */
 export async function currentFingerprint(db: Queryable, destinationId: string): Promise<string | null> {
   const { rows } = await db.query<{ fingerprint: string }>('SELECT trust_fingerprint(d) AS fingerprint FROM destinations d WHERE d.id = $1', [destinationId]);

@@ -7,7 +7,8 @@ import { newAudience } from '../core/audience.js';
 import type { IdentitySource } from '../core/identity.js';
 import { currentFingerprint } from './delivery-gate.js';
 import type { Logger } from '../core/log.js';
-import type { Queryable } from './db.js';
+import type { Pool } from './db.js';
+import type { S3DestinationConfig } from '../destinations/s3/types.js';
 import { endpointPolicy, unsavedS3Config, validateDestinationConfig, type ValidateDeps } from './destination-rules.js';
 import { loadS3Config, recordConnectionTest, type DestinationView } from './destination-store.js';
 import type { SecretBox } from './secrets.js';
@@ -21,18 +22,32 @@ export interface ConnectionTestRunDeps extends ValidateDeps {
   onStep?: ConnectionTestDeps['onStep'];
 }
 
+async function snapshotOf(pool: Pool, secrets: SecretBox, id: string): Promise<{ config: S3DestinationConfig; fingerprint: string | null }> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const fingerprint = await currentFingerprint(client, id);
+    const config = await loadS3Config(client, secrets, id);
+    await client.query('COMMIT');
+    return { config, fingerprint };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 export async function testSavedDestination(
-  db: Queryable,
+  db: Pool,
   secrets: SecretBox,
   deps: ConnectionTestRunDeps,
   id: string,
 ): Promise<{ result: ConnectionTestResult; destination: DestinationView }> {
-  // The fingerprint of what is tested, read on both sides of loading it: a change in between means
-  // this test's outcome is for settings that no longer exist, and the gate will ask for another.
-  const before = await currentFingerprint(db, id);
-  const config = await loadS3Config(db, secrets, id);
-  const after = await currentFingerprint(db, id);
-  const fingerprint = before !== null && before === after ? before : null;
+  // The fingerprint of exactly what is tested: read with the settings in one snapshot. A change
+  // committed later leaves the destination's fingerprint different from this one, and the gate asks
+  // for another test (two reads around the load could both see settings changed and changed back).
+  const { config, fingerprint } = await snapshotOf(db, secrets, id);
   const result = await runConnectionTest(config, {
     identity: deps.identity,
     log: deps.log,

@@ -228,17 +228,19 @@ test('a failed transfer the recipient must fix holds deliveries until a test pas
 });
 
 /**
- * The real pool, with `hook` run once right after the first statement matching `after` returns (on
- * the pool or on a client it hands out): a change committed at that exact point of another path.
+ * The real pool, with each hook run once, in order, right after the next statement matching its
+ * pattern returns (on the pool or on a client it hands out): changes committed at those exact points
+ * of another path.
  */
-function poolWithPause(pool: pg.Pool, after: RegExp, hook: () => Promise<void>): pg.Pool {
-  let fired = false;
+function poolWithPauses(pool: pg.Pool, pauses: Array<[after: RegExp, hook: () => Promise<void>]>): pg.Pool {
+  const pending = [...pauses];
   const query = (target: { query: (...a: never[]) => Promise<unknown> }) => async (...args: never[]) => {
     const result = await target.query(...args);
     const text: unknown = args[0];
-    if (!fired && typeof text === 'string' && after.test(text)) {
-      fired = true;
-      await hook();
+    const next = pending[0];
+    if (next && typeof text === 'string' && next[0].test(text)) {
+      pending.shift();
+      await next[1]();
     }
     return result;
   };
@@ -265,9 +267,9 @@ test('a change committed between the gate\'s verdict and the load of the setting
   const id = created.json().id as string;
   assert.equal(await connectionTest(id), true);
   // Right after the runner's gate approved the tested settings, the bucket moves (untested).
-  const racing = poolWithPause(api.db.pool, /trust_fingerprint\(d\) AS fingerprint, d\.last_error/, async () => {
-    assert.equal((await patch(`/v1/destinations/${id}`, { bucket: MOVED })).statusCode, 200);
-  });
+  const racing = poolWithPauses(api.db.pool, [
+    [/trust_fingerprint\(d\) AS fingerprint, d\.last_error/, async () => assert.equal((await patch(`/v1/destinations/${id}`, { bucket: MOVED })).statusCode, 200)],
+  ]);
   const result = await runTransfer({ ...deps, loadDestination: destinationLoader(racing, api.secrets) }, { destinationId: id });
   assert.equal(result.status, 'succeeded');
   assert.deepEqual(await s3.list(MOVED), [], 'nothing reached the untested bucket');
@@ -294,5 +296,21 @@ test('the ways of writing the connection test exercised (conditional writes, req
   assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
   // The format is not: the test's object is the same whatever it is.
   await patch(`/v1/destinations/${id}`, { format: 'csv' });
+  assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
+});
+
+test('a connection test records the fingerprint of exactly the settings it tested, even when they change and change back meanwhile', async () => {
+  const created = await post('/v1/destinations', { recipientId, ...s3rverDestination(s3, BUCKET, KEY), prefix: 'aba-a' });
+  const id = created.json().id as string;
+  const move = (prefix: string) => async () => assert.equal((await patch(`/v1/destinations/${id}`, { prefix })).statusCode, 200);
+  // After the test reads what it will test, the prefix moves to aba-b, and back to aba-a after the next read.
+  const racing = poolWithPauses(api.db.pool, [
+    [/trust_fingerprint\(d\) AS fingerprint FROM destinations/, move('aba-b')],
+    [/./, move('aba-a')],
+  ]);
+  const { result } = await testSavedDestination(racing, api.secrets, { config: api.config, identity: testIdentity(), log: silentLogger }, id);
+  assert.equal(result.passed, true);
+  const put = result.steps.find((s) => s.step === 'put_object');
+  assert.match(put?.message ?? '', /aba-a\/_sluice\/connection-test\//, 'the settings whose fingerprint was recorded are the ones tested');
   assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
 });
