@@ -365,8 +365,8 @@ export async function disableRecipientDestinations(db: Queryable, recipientId: s
 }
 
 /**
- * Marks a destination deleted: gone from views, schedules and claims (its role, key and prefix are
- * free again), its tested fingerprint cleared. False when it does not exist or is deleted already.
+ * Marks a destination deleted: gone from views, schedules and credential claims (its role and key are
+ * free again; its bucket prefix is not, as its files are still there), its tested fingerprint cleared. False when it does not exist or is deleted already.
  */
 export async function markDeleted(db: Queryable, id: string): Promise<boolean> {
   const { rowCount } = await db.query(

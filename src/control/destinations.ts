@@ -28,7 +28,6 @@ import {
   updateDestinationSettings,
   type DestinationView,
 } from './destination-store.js';
-import type { Queryable } from './db.js';
 import type { SecretBox } from './secrets.js';
 import { requestCancelOfDestination } from '../transfer/store/transfers.js';
 import { parseInput } from './validation.js';
@@ -114,14 +113,20 @@ export async function updateDestination(
       return patch[f] !== undefined && JSON.stringify(patch[f]) !== JSON.stringify(current[f]);
     });
     await updateDestinationSettings(tx, secrets, id, { ...merged, auth }, changed);
+    // A transfer running under the settings replaced stops too: it would keep delivering after the
+    // gate closed (what it committed before stays committed).
+    if (changed) await requestCancelOfDestination(tx, id);
     return getDestination(tx, id);
   });
 }
 
-/** Disables a destination: no more transfers or tests change it. Idempotent. */
-export async function disableDestination(db: Queryable, id: string): Promise<DestinationView> {
-  if (!(await markDisabled(db, id))) throw notFound('destination', id);
-  return getDestination(db, id);
+/** Disables a destination: no more transfers or tests change it; its queued and running transfers stop. Idempotent. */
+export async function disableDestination(pool: Pool, id: string): Promise<DestinationView> {
+  return withTransaction(pool, async (tx) => {
+    if (!(await markDisabled(tx, id))) throw notFound('destination', id);
+    await requestCancelOfDestination(tx, id);
+    return getDestination(tx, id);
+  });
 }
 
 /**

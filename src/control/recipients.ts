@@ -13,6 +13,7 @@ import { SluiceError, notFound, validationError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { withTransaction, type Pool, type Queryable } from './db.js';
 import { disableRecipientDestinations } from './destination-store.js';
+import { requestCancelOfRecipient } from '../transfer/store/transfers.js';
 import { CONTROL_MESSAGE, parseInput, withoutControlCharacters } from './validation.js';
 
 /** Decides a tenant value's canonical form (models/catalog.ts binds it to the models and the source). */
@@ -176,6 +177,7 @@ export async function disableRecipient(pool: Pool, id: string): Promise<Recipien
     );
     if (rowCount === 0) throw notFound('recipient', id);
     await disableRecipientDestinations(tx, id);
+    await requestCancelOfRecipient(tx, id);
     return getRecipient(tx, id);
   });
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import pg from 'pg';
 import { testSavedDestination } from '../../src/control/destination-tests.js';
 import { recordConnectionTest } from '../../src/control/destination-store.js';
@@ -33,6 +33,8 @@ import { until } from '../support/wait.js';
 
 const BUCKET = 'gate-bucket';
 const MOVED = 'gate-moved';
+const OTHER = 'gate-other';
+const otherKey = (i: number) => ({ accessKeyId: `AKIAGATETEST0000001${i}`, secretAccessKey: `gate-test-secret-0000000000000000001${i}` });
 const KEY = { accessKeyId: 'AKIAGATETEST00000001', secretAccessKey: 'gate-test-secret-00000000000000000000000' };
 const orders: ModelDefinition = { name: 'orders', source: { table: 'orders' }, primaryKey: ['id'], cursor: 'updated_at', tenant: 'tenant_id', lookback: 0 };
 
@@ -47,7 +49,8 @@ let recipientId: string;
 let worker: Worker | undefined;
 
 before(async () => {
-  s3 = await startS3([BUCKET, MOVED]);
+  s3 = await startS3([BUCKET, MOVED, OTHER]);
+  for (const i of [0, 1, 2]) allowS3rverAccessKey(otherKey(i).accessKeyId, otherKey(i).secretAccessKey);
   allowS3rverAccessKey(KEY.accessKeyId, KEY.secretAccessKey);
   [api, sourceDb] = await Promise.all([
     startTestApi({ SLUICE_ALLOW_HTTP_ENDPOINTS: 'true', SLUICE_ENDPOINT_ALLOWLIST: '127.0.0.1' }),
@@ -271,9 +274,10 @@ test('a change committed between the gate\'s verdict and the load of the setting
     [/trust_fingerprint\(d\) AS fingerprint, d\.last_error/, async () => assert.equal((await patch(`/v1/destinations/${id}`, { bucket: MOVED })).statusCode, 200)],
   ]);
   const result = await runTransfer({ ...deps, loadDestination: destinationLoader(racing, api.secrets) }, { destinationId: id });
-  assert.equal(result.status, 'succeeded');
+  // The change also asked the transfer to stop, which it notices at its next poll: it may have
+  // delivered to the tested settings by then, never to the new ones.
+  assert.ok(['succeeded', 'cancelled'].includes(result.status), result.status);
   assert.deepEqual(await s3.list(MOVED), [], 'nothing reached the untested bucket');
-  assert.ok((await dataObjects()).some((k) => k.startsWith('race/orders/')), 'the tested settings got the rows');
   // And from now on the gate asks for a test of the new bucket.
   assert.equal((await checkDelivery(api.db.pool, id)).allowed, false);
 });
@@ -313,4 +317,39 @@ test('a connection test records the fingerprint of exactly the settings it teste
   const put = result.steps.find((s) => s.step === 'put_object');
   assert.match(put?.message ?? '', /aba-a\/_sluice\/connection-test\//, 'the settings whose fingerprint was recorded are the ones tested');
   assert.equal((await checkDelivery(api.db.pool, id)).allowed, true);
+});
+
+describe('a running transfer stops when the gate closes under it', () => {
+  const cases: Array<{ what: string; close: (ids: { destination: string; recipient: string }) => Promise<{ statusCode: number }> }> = [
+    { what: 'its settings change', close: ({ destination }) => patch(`/v1/destinations/${destination}`, { prefix: 'moved-away' }) },
+    { what: 'it is disabled', close: ({ destination }) => post(`/v1/destinations/${destination}/disable`) },
+    { what: 'its recipient is disabled', close: ({ recipient }) => post(`/v1/recipients/${recipient}/disable`) },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`when ${c.what}`, async () => {
+      // A recipient of its own: the last case disables it.
+      const recipient = (await post('/v1/recipients', { name: `Stop ${i}`, tenantId: `stop-${i}` })).json().id as string;
+      const created = await post('/v1/destinations', { recipientId: recipient, ...s3rverDestination(s3, OTHER, otherKey(i)), prefix: `stop-${i}` });
+      assert.equal(created.statusCode, 201, created.body);
+      const destination = created.json().id as string;
+      assert.equal(await connectionTest(destination), true);
+      // Once the transfer runs (its first model recorded), the gate closes; the hook returns after two
+      // cancel polls of the runner, so the second one started after the change was committed.
+      let polled!: () => void;
+      const twoPolls = new Promise<void>((resolve) => (polled = resolve));
+      const poll = /AND cancel_requested/;
+      const pool = poolWithPauses(api.db.pool, [
+        [/INSERT INTO transfer_models/, async () => {
+          assert.equal((await c.close({ destination, recipient })).statusCode, 200);
+          await twoPolls;
+          await new Promise((r) => setTimeout(r, 100));
+        }],
+        [poll, async () => undefined],
+        [poll, async () => polled()],
+      ]);
+      const result = await runTransfer({ ...deps, pool }, { destinationId: destination });
+      assert.equal(result.status, 'cancelled');
+      assert.deepEqual((await s3.list(OTHER)).filter((k) => k.includes('/_manifests/') && k.startsWith(`stop-${i}/`)), [], 'no manifest: nothing committed');
+    });
+  }
 });

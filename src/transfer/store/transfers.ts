@@ -101,9 +101,21 @@ export async function requestCancel(db: Queryable, id: string): Promise<void> {
   await db.query('UPDATE transfers SET cancel_requested = true WHERE id = $1', [id]);
 }
 
-/** Asks every queued or running transfer of a destination to stop (the destination was deleted). */
+/**
+ * Asks every queued or running transfer of a destination to stop: it was deleted or disabled, or
+ * where or how it is written changed (the delivery gate holds it until a new test passes).
+ */
 export async function requestCancelOfDestination(db: Queryable, destinationId: string): Promise<void> {
   await db.query(`UPDATE transfers SET cancel_requested = true WHERE destination_id = $1 AND status IN ('queued', 'running')`, [destinationId]);
+}
+
+/** The same for every destination of a recipient (the recipient was disabled). */
+export async function requestCancelOfRecipient(db: Queryable, recipientId: string): Promise<void> {
+  await db.query(
+    `UPDATE transfers SET cancel_requested = true
+      WHERE destination_id IN (SELECT id FROM destinations WHERE recipient_id = $1) AND status IN ('queued', 'running')`,
+    [recipientId],
+  );
 }
 
 /** Which of `ids` have been asked to stop. */
