@@ -42,7 +42,7 @@ export interface ColumnInfo {
   name: string;
   /** `format_type()` of the column, e.g. `numeric(12,2)`, `timestamp with time zone`, `integer[]`. */
   pgType: string;
-  /** Type OID (of the element for arrays). */
+  /** Type OID (of the element for arrays), domains resolved to their base type. */
   typeOid: number;
   isArray: boolean;
   /**

@@ -26,22 +26,36 @@ export interface RelationInfo {
   enforcesNotNull: boolean;
 }
 
-// Facts about a type OID with domains resolved to their base type and arrays to their element.
+// Facts about a type OID with domains resolved to their base type and arrays to their element —
+// itself resolved through domains too: an array of a domain over numeric(8,3) is a list of
+// decimal(8,3), and an array of a domain over date a list of dates (BC and infinity handled as dates).
+// The modifier is the innermost domain's: the element's when it has one, else the column type's.
 const TYPE_FACTS = `
   WITH RECURSIVE base(oid, start_oid, typmod) AS (
     SELECT t.oid, t.oid, NULL::int FROM pg_type t WHERE t.oid = ANY($1::oid[])
     UNION ALL
     SELECT t.typbasetype, b.start_oid, t.typtypmod FROM base b JOIN pg_type t ON t.oid = b.oid
     WHERE t.typtype = 'd'
+  ),
+  top AS (
+    SELECT b.start_oid, t.oid, b.typmod, t.typcategory = 'A' AND t.typelem <> 0 AS is_array, t.typelem, t.typname, t.typtype
+    FROM base b JOIN pg_type t ON t.oid = b.oid
+    WHERE t.typtype <> 'd'
+  ),
+  elem(oid, start_oid, typmod) AS (
+    SELECT typelem, start_oid, NULL::int FROM top WHERE is_array
+    UNION ALL
+    SELECT t.typbasetype, e.start_oid, t.typtypmod FROM elem e JOIN pg_type t ON t.oid = e.oid
+    WHERE t.typtype = 'd'
   )
-  SELECT b.start_oid::int AS start_oid, t.oid::int AS oid, b.typmod,
-         t.typcategory = 'A' AND t.typelem <> 0 AS is_array,
-         COALESCE(e.oid, t.oid)::int AS elem_oid,
-         COALESCE(e.typname, t.typname) AS typname,
-         COALESCE(e.typtype, t.typtype) AS typtype
-  FROM base b JOIN pg_type t ON t.oid = b.oid
-  LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
-  WHERE t.typtype <> 'd'`;
+  SELECT top.start_oid::int AS start_oid, top.oid::int AS oid,
+         COALESCE(el.typmod, top.typmod) AS typmod, top.is_array,
+         COALESCE(el.oid, top.oid)::int AS elem_oid,
+         COALESCE(el.typname, top.typname) AS typname,
+         COALESCE(el.typtype, top.typtype) AS typtype
+  FROM top
+  LEFT JOIN (SELECT e.start_oid, t.oid, e.typmod, t.typname, t.typtype
+             FROM elem e JOIN pg_type t ON t.oid = e.oid WHERE t.typtype <> 'd') el ON el.start_oid = top.start_oid`;
 
 interface TypeFactsRow {
   start_oid: number;

@@ -252,7 +252,9 @@ export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: n
       checks.push([`NOT isfinite(${ref})`, 'infinite']);
       if (c.logicalType !== 'date') checks.push([`${ref} >= '${PARQUET_TIMESTAMP_END}${c.logicalType === 'timestamp_us_utc' ? '+00' : ''}'`, 'out_of_range']);
     }
-  } else if (c.logicalType.startsWith('decimal(') || c.pgType.startsWith('numeric')) {
+  } else if (c.logicalType.startsWith('decimal(') || c.typeOid === NUMERIC_OID || c.pgType.startsWith('numeric')) {
+    // typeOid, not the type's name: a domain over unconstrained numeric is named after the domain,
+    // and row_to_json would print it as a JSON number (a double to most readers).
     expr = format === 'jsonl' ? `${ref}::text` : ref;
     if (format === 'jsonl') wrapped = 'text';
     if (format === 'parquet' && c.logicalType.startsWith('decimal(')) checks.push([`${ref} = 'NaN'::numeric`, 'nan']);
