@@ -150,6 +150,7 @@ describe('tricky values: every value exact or refused', () => {
   before(async () => {
     db = await freshDatabase({ migrate: false, prefix: 'sluice_src_values' });
     // Output settings a provider's server may have; the reader sets its own for every session.
+    await db.pool.query(`ALTER DATABASE ${db.name} SET bytea_output = 'escape'`);
     await db.pool.query(`ALTER DATABASE ${db.name} SET extra_float_digits = -15`);
     await db.pool.query(`ALTER DATABASE ${db.name} SET IntervalStyle = 'sql_standard'`);
     await db.pool.query(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);

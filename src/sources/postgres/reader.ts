@@ -156,10 +156,13 @@ export async function openModelRead(source: PostgresSource, spec: ReadSpec, opts
     // Before the snapshot, in its own statement (watermark.ts says why).
     if (opts.probeCommitBound) commitBound = await probeCommitBound(client, source.applicationName);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // Text forms that parse back exactly and mean the same everywhere: UTC instants, ISO dates.
+    // Text forms that parse back exactly and mean the same everywhere: UTC instants, ISO dates, and
+    // bytea in hex (elements of bytea arrays and fields of composites travel as text; a server set
+    // to `bytea_output = escape` would change their spelling, and the Parquet feed decodes hex).
     await client.query(
       `SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),
               set_config('IntervalStyle', 'iso_8601', true), set_config('extra_float_digits', '1', true),
+              set_config('bytea_output', 'hex', true),
               set_config('statement_timeout', $1, true),
               set_config('${SETTING.tenant}', $2, true)`,
       [String(source.statementTimeoutMs), spec.tenantId],
