@@ -25,6 +25,7 @@ import { SluiceError } from '../core/errors.js';
 import { feedColumns, type RowLayout } from '../core/row-layout.js';
 import { listElement } from '../core/types.js';
 import { openDuckDB, sqlIdent, sqlString } from './duckdb.js';
+import { csvHeader } from './csv.js';
 import { syncedAtText } from './metadata.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartSource } from './split.js';
 
@@ -124,7 +125,7 @@ export function parquetCopySql(layout: RowLayout, csvPath: string, parquetPath: 
   );
   return `COPY (
   SELECT ${select.join(', ')}
-  FROM read_csv(${sqlString(csvPath)}, columns = {${types}}, header = false, auto_detect = false,
+  FROM read_csv(${sqlString(csvPath)}, columns = {${types}}, header = true, auto_detect = false,
                 delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false,
                 max_line_size = ${MAX_ROW_BYTES}, buffer_size = ${2 * MAX_ROW_BYTES})
 ) TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION ${parquetCompression(compression)}, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`;
@@ -198,6 +199,7 @@ function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<
   // The conversion in flight (at most one); a failure surfaces at the next part's finish or at drain.
   let converting: Promise<void> = Promise.resolve();
 
+  const header = csvHeader(feedColumns(layout));
   const open: OpenPart = async (index, emit) => {
     // At most two finished files wait on disk for the consumer.
     await consumed[index - 2]?.catch(() => undefined);
@@ -207,6 +209,9 @@ function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<
     const writer = fs.createWriteStream(csv, { highWaterMark: 1024 * 1024 });
     // Failures surface through write()/finish(); an 'error' event without a listener would crash the process.
     writer.on('error', () => undefined);
+    // A header line first (DuckDB skips it): DuckDB drops a byte order mark at the start of a file,
+    // which would otherwise be the first byte of the first row — a text value starting with U+FEFF.
+    writer.write(header);
     let inBytes = 0;
     const removeCsv = (): void => fs.rm(csv, { force: true }, () => undefined);
     return {
