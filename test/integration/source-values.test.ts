@@ -1,7 +1,7 @@
 /**
  * Tricky values, checked as a recipient's data engineer would: a table of edge values (scale of
  * decimals, -0, NaN, empty string vs NULL, control characters, every byte, BC and far-future instants,
- * domains and arrays of domains…) is delivered in every format, read back by
+ * domains and arrays of domains, awkward column names…) is delivered in every format, read back by
  * DuckDB and compared value by value with the source; the JSON Lines file is also parsed with
  * JSON.parse and every value's JSON kind checked against the manifest's logical type (a decimal or a
  * `string` column that arrives as a JSON number is read as a double by most readers). The source
@@ -222,6 +222,24 @@ describe('tricky values: every value exact or refused', () => {
             : `read_json(${list}, format = 'newline_delimited', columns = {'k': 'VARCHAR'})`;
       const rows = (await conn.runAndReadAll(`SELECT hex(k) FROM ${relation} ORDER BY 1`)).getRows().map((r) => String(r[0]));
       assert.deepEqual(rows, ['EFBBBF', 'EFBBBF61'], format);
+    }
+  });
+
+  // The read query's own aliases (src, r, f, u, e, o, d…) must never be taken for a model's column.
+  it('columns named like the read query\'s aliases are delivered in every format', async () => {
+    const names = ['src', 'r', 'f', 'u', 'e', 'o', 'd', 'k', 'sluice_model'];
+    await db.pool.query(`CREATE TABLE aliases (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL,
+      ${names.map((n, i) => `${n} ${i % 2 === 0 ? 'date[]' : 'int'}`).join(', ')})`);
+    // Row 1 has BC values: JSON Lines rebuilds such rows (a second row_to_json); row 2 has none.
+    const values = names.map((_, i) => (i % 2 === 0 ? `'{0044-03-15 BC,2024-01-01}'` : String(i)));
+    await db.pool.query(`INSERT INTO aliases VALUES (1, 'a', '0044-03-15 10:00:00+00 BC', ${values.join(', ')}), (2, 'a', '2024-01-01', ${values.join(', ')})`);
+    const columns = (await describeTable(db.pool, 'aliases'))!.columns;
+    for (const [format, compression] of [['csv', 'none'], ['jsonl', 'none'], ['parquet', 'zstd']] as const) {
+      const { files, fileColumns } = await deliverToFiles(source, { model: modelOf('aliases'), columns, format, compression, maxRowsPerFile: 10, dir, transferId: 'trf_values', syncedAt: new Date() });
+      const got = await readBackAll(format, compression, files, fileColumns);
+      const expected = await sourceAll(db.pool, 'aliases', 'updated_at, id', columns);
+      assert.equal(got.length, 2, format);
+      for (let r = 0; r < 2; r++) columns.forEach((col, c) => assert.ok(sameCanonical(col.logicalType, got[r]![c]!, expected[r]![c]!, format), `${format} row ${r + 1} ${col.name}`));
     }
   });
 

@@ -297,10 +297,11 @@ export function readQuery(
   const base = `SELECT ${select.join(',\n       ')}\nFROM ${fromClause(relation, model, sourceColumns)}\nWHERE ${whereClause(model, sourceColumns, w)}\nORDER BY ${orderClause(model)}`;
   if (format !== 'jsonl') return base;
   // row_to_json over a subquery has no 100-argument limit (json_build_object has) and keeps column order.
+  // `r.*`, not `r`: a bare `r` would name the model's column `r`, when it has one, instead of the row.
   // row_to_json prints BC dates with PostgreSQL's suffix (`"0044-03-15 BC"`): a row holding one is
   // built again from its columns, those values in ISO 8601; the check costs two comparisons a value.
   const temporal = exported.filter((c) => TEMPORAL.has(c.logicalType));
-  if (temporal.length === 0) return `SELECT row_to_json(r)::text FROM (${base}) AS r`;
+  if (temporal.length === 0) return `SELECT row_to_json(r.*)::text FROM (${base}) AS r`;
   const rref = (c: ColumnInfo): string => `r.${ident(c.name)}`;
   const isBc = (c: ColumnInfo): string => `(${rref(c)} < ${adStart(c.logicalType)} AND isfinite(${rref(c)}))`;
   const fixed = [
@@ -312,8 +313,8 @@ export function readQuery(
     ...(model.softDelete ? ['r._sluice_deleted'] : []),
   ];
   return `SELECT CASE WHEN ${temporal.map(isBc).join(' OR ')}
-  THEN (SELECT row_to_json(f)::text FROM (SELECT ${fixed.join(', ')}) AS f)
-  ELSE row_to_json(r)::text END
+  THEN (SELECT row_to_json(f.*)::text FROM (SELECT ${fixed.join(', ')}) AS f)
+  ELSE row_to_json(r.*)::text END
 FROM (${base}) AS r`;
 }
 
