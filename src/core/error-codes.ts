@@ -77,6 +77,7 @@ export const ERROR_CODES = [
   'object_exists',
   'object_too_large',
   'oidc_provider_missing',
+  'parquet_column_names_clash',
   'parquet_conversion_failed',
   'payload_too_large',
   'port_in_use',

@@ -253,7 +253,41 @@ function parquetParts(layout: RowLayout, compression: Compression, dir: Promise<
   return { open, drain: () => converting };
 }
 
+/**
+ * Two column names DuckDB cannot tell apart, or null. DuckDB compares identifiers ignoring ASCII case
+ * (`Name` and `name` are one column to it, and to most engines that read Parquet), while PostgreSQL
+ * keeps quoted names apart: such a model cannot be written, and says so before any row is read.
+ */
+export function caseClash(columns: ColumnInfo[]): [string, string] | null {
+  const seen = new Map<string, string>();
+  for (const { name } of columns) {
+    const key = name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+    const other = seen.get(key);
+    if (other !== undefined) return [other, name];
+    seen.set(key, name);
+  }
+  return null;
+}
+
+function caseClashError([a, b]: [string, string]): SluiceError {
+  return new SluiceError({
+    code: 'parquet_column_names_clash',
+    message: `Columns ${JSON.stringify(a)} and ${JSON.stringify(b)} differ only in letter case, which Parquet writers and most of its readers do not tell apart; nothing of this model was delivered.`,
+    actor: 'provider',
+    hint: `Rename one of them in a SQL model (SELECT ${JSON.stringify(b)} AS ${JSON.stringify(`${b}_2`)}, …), or deliver this model as CSV or JSON Lines.`,
+    status: 422,
+  });
+}
+
 export function encodeParquet(input: Readable, layout: RowLayout, opts: EncodeOptions): AsyncGenerator<EncodedFile> {
+  const clash = caseClash(layout.columns);
+  if (clash) {
+    return (async function* () {
+      input.destroy(); // no row is read: the source's stream ends here, as when a consumer stops early
+      yield* [];
+      throw caseClashError(clash);
+    })();
+  }
   const dir = fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-parquet-'));
   const limits = { maxRowsPerFile: Math.min(opts.maxRowsPerFile, PARQUET_MAX_ROWS_PER_FILE), maxBytesPerFile: opts.maxBytesPerFile };
   const parts = parquetParts(layout, opts.compression, dir);

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SluiceError } from '../../src/core/errors.js';
 import { describeTable } from '../../src/sources/postgres/catalog.js';
 import { createPostgresSource, type PostgresSource } from '../../src/sources/postgres/source.js';
 import { listElement, type ColumnInfo, type Format, type ModelDefinition } from '../../src/core/types.js';
@@ -241,6 +242,18 @@ describe('tricky values: every value exact or refused', () => {
       assert.equal(got.length, 2, format);
       for (let r = 0; r < 2; r++) columns.forEach((col, c) => assert.ok(sameCanonical(col.logicalType, got[r]![c]!, expected[r]![c]!, format), `${format} row ${r + 1} ${col.name}`));
     }
+  });
+
+  it('columns differing only in letter case: Parquet refuses the model, naming both; CSV and JSON Lines carry them', async () => {
+    await db.pool.query(`CREATE TABLE cases (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL, "Name" text, name text)`);
+    await db.pool.query(`INSERT INTO cases VALUES (1, 'a', '2024-01-01', 'Upper', 'lower')`);
+    const columns = (await describeTable(db.pool, 'cases'))!.columns;
+    const deliver = (format: Format) => deliverToFiles(source, { model: modelOf('cases'), columns, format, compression: 'none', maxRowsPerFile: 10, dir, transferId: 'trf_values', syncedAt: new Date() });
+    await assert.rejects(deliver('parquet'), (e: unknown) => e instanceof SluiceError && e.code === 'parquet_column_names_clash' && e.message.includes('"Name" and "name"'));
+    const csv = await fs.readFile((await deliver('csv')).files[0]!, 'utf8');
+    assert.match(csv, /^id,tenant_id,updated_at,Name,name,.*\n1,a,[^,]+,Upper,lower,/);
+    const line = JSON.parse(await fs.readFile((await deliver('jsonl')).files[0]!, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual([line.Name, line.name], ['Upper', 'lower']);
   });
 
   it('JSON Lines: every value has the JSON kind its logical type promises (decimals and strings never numbers)', async () => {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeFiles } from '../../src/formats/index.js';
 import { METADATA_COLUMNS } from '../../src/core/row-layout.js';
+import { caseClash } from '../../src/formats/parquet.js';
 import { rowBatches } from '../../src/formats/rows.js';
 import { SluiceError } from '../../src/core/errors.js';
 import type { ColumnInfo } from '../../src/core/types.js';
@@ -39,6 +40,22 @@ describe('parquet encoder', () => {
       assert.ok(!e.message.includes('secret-value-7'), e.message);
       return true;
     });
+  });
+
+  it('refuses, before reading a row, columns that differ only in ASCII letter case (DuckDB takes them for one)', async () => {
+    const input = rowBatches(['1,2\n']);
+    await assert.rejects(drain(input, [col('Name', 'int32'), col('name', 'int32')]), (e: unknown) => {
+      assert.ok(e instanceof SluiceError, String(e));
+      assert.equal(e.code, 'parquet_column_names_clash');
+      assert.equal(e.actor, 'provider');
+      assert.match(e.message, /"Name" and "name"/);
+      return true;
+    });
+    assert.ok(input.destroyed);
+    assert.deepEqual(caseClash([col('_SLUICE_DELETED', 'int32'), ...METADATA_COLUMNS]), ['_SLUICE_DELETED', '_sluice_deleted']);
+    // DuckDB folds ASCII letters only: these are two columns to it, and are delivered.
+    assert.equal(caseClash([col('É', 'int32'), col('é', 'int32'), col('ß', 'int32'), col('SS', 'int32')]), null);
+    assert.deepEqual(await drain(rowBatches(['1,2,3,4\n']), [col('É', 'int32'), col('é', 'int32'), col('ß', 'int32'), col('SS', 'int32')]), [1]);
   });
 
   it('names the row-size limit with a hint', async () => {
