@@ -27,6 +27,7 @@ import { listElement } from '../core/types.js';
 import { openDuckDB, sqlIdent, sqlString } from './duckdb.js';
 import { csvHeader } from './csv.js';
 import { syncedAtText } from './metadata.js';
+import type { RowBatch } from './rows.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartSource } from './split.js';
 
 /** Rows per row group: half DuckDB's default, which measured ~25 MB less peak RSS at the same speed. */
@@ -131,19 +132,35 @@ export function parquetCopySql(layout: RowLayout, csvPath: string, parquetPath: 
 ) TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION ${parquetCompression(compression)}, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`;
 }
 
+function rowTooLarge(cause?: unknown): SluiceError {
+  return new SluiceError({
+    code: 'row_too_large_for_parquet',
+    message: `A row is larger than ${MAX_ROW_BYTES / 1024 / 1024} MiB as CSV, the most the Parquet encoder reads at once.`,
+    actor: 'provider',
+    hint: 'Deliver this model as CSV or JSON Lines, or leave the very large column out of the model.',
+    status: 422,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * Refuses a batch holding a row longer than DuckDB's line limit before it is written: DuckDB names
+ * that limit only up to its buffer size, and reports a longer quoted value as an unterminated quote.
+ */
+function checkRowSizes(batch: RowBatch): RowBatch {
+  let start = 0;
+  for (let i = 0; i < batch.rows; i++) {
+    const end = batch.ends[i]!;
+    if (end - start - 1 > MAX_ROW_BYTES) throw rowTooLarge();
+    start = end;
+  }
+  return batch;
+}
+
 /** DuckDB's error, with a clear one for the limit a provider can actually hit. */
 function parquetError(err: unknown): Error {
   const message = err instanceof Error ? err.message : String(err);
-  if (/maximum line size/i.test(message)) {
-    return new SluiceError({
-      code: 'row_too_large_for_parquet',
-      message: `A row is larger than ${MAX_ROW_BYTES / 1024 / 1024} MiB as CSV, the most the Parquet encoder reads at once.`,
-      actor: 'provider',
-      hint: 'Deliver this model as CSV or JSON Lines, or leave the very large column out of the model.',
-      status: 422,
-      cause: err,
-    });
-  }
+  if (/maximum line size/i.test(message)) return rowTooLarge(err);
   // DuckDB's conversion errors quote the value and the whole CSV line: never let row values into a
   // message (they reach logs and transfer records). The read query refuses what Parquet cannot carry
   // (docs/types.md), so reaching this is a Sluice bug; name the column, not the value.
@@ -291,7 +308,7 @@ export function encodeParquet(input: Readable, layout: RowLayout, opts: EncodeOp
   const dir = fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-parquet-'));
   const limits = { maxRowsPerFile: Math.min(opts.maxRowsPerFile, PARQUET_MAX_ROWS_PER_FILE), maxBytesPerFile: opts.maxBytesPerFile };
   const parts = parquetParts(layout, opts.compression, dir);
-  const files = splitIntoFiles(input, limits, parts.open, { drain: parts.drain, ...(opts.progress ? { progress: opts.progress } : {}) });
+  const files = splitIntoFiles(input, limits, parts.open, { map: checkRowSizes, drain: parts.drain, ...(opts.progress ? { progress: opts.progress } : {}) });
   // Remove the temporary folder once iteration ends (files still being read are deleted on close).
   return (async function* () {
     try {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeFiles } from '../../src/formats/index.js';
 import { METADATA_COLUMNS } from '../../src/core/row-layout.js';
-import { caseClash } from '../../src/formats/parquet.js';
+import { MAX_ROW_BYTES, caseClash } from '../../src/formats/parquet.js';
 import { rowBatches } from '../../src/formats/rows.js';
 import { SluiceError } from '../../src/core/errors.js';
 import type { ColumnInfo } from '../../src/core/types.js';
@@ -61,6 +61,13 @@ describe('parquet encoder', () => {
   it('names the row-size limit with a hint', async () => {
     const huge = Buffer.from(`"${'x'.repeat(3 * 1024 * 1024)}"\n`);
     await assert.rejects(drain(rowBatches([huge]), [col('s', 'string')]), (e: unknown) => e instanceof SluiceError && e.code === 'row_too_large_for_parquet');
+    // Past DuckDB's CSV buffer (4 MiB) DuckDB calls a long quoted value an unterminated quote: the
+    // encoder measures rows itself, so the error stays the same at any size.
+    const larger = Buffer.from(`1,"${'ab\n""'.repeat(2 * 1024 * 1024)}"\n`);
+    await assert.rejects(drain(rowBatches(['1,ok\n', larger]), [col('n', 'int32'), col('s', 'string')]), (e: unknown) => e instanceof SluiceError && e.code === 'row_too_large_for_parquet');
+    // A row of exactly the limit is delivered.
+    const limit = Buffer.from(`"${'x'.repeat(MAX_ROW_BYTES - 2)}"\n`);
+    assert.deepEqual(await drain(rowBatches([limit]), [col('s', 'string')]), [1]);
   });
 
   it('leaves no temporary files, also when the consumer stops after the first file', async (t) => {
