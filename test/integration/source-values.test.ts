@@ -26,6 +26,11 @@ const np = (sql: string): { sql: string; notParquet: true } => ({ sql, notParque
 
 const PRELUDE = `
 CREATE EXTENSION IF NOT EXISTS citext;
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE TYPE v_tag AS ENUM ('x', 'y,z');
+-- A cast to json, which to_json and row_to_json would use instead of the output function.
+CREATE FUNCTION v_tag_json(v_tag) RETURNS json LANGUAGE sql AS $$ SELECT json_build_object('tag', $1::text) $$;
+CREATE CAST (v_tag AS json) WITH FUNCTION v_tag_json(v_tag);
 CREATE TYPE v_mood AS ENUM ('', 'a,b', 'NULL');
 CREATE TYPE v_pair AS (s text, n numeric);
 CREATE DOMAIN v_num AS numeric;
@@ -101,6 +106,10 @@ const COLUMNS: Array<[string, string, Value[]]> = [
   ['mny', 'money', v('money', '-92233720368547758.08', '0.01')],
   ['mood', 'v_mood', v('v_mood', '', 'a,b', 'NULL')],
   ['mood_arr', 'v_mood[]', v('v_mood[]', '{"",NULL,"NULL","a,b"}')],
+  ['tag', 'v_tag', v('v_tag', 'x', 'y,z')],
+  ['tag_arr', 'v_tag[]', v('v_tag[]', '{x,NULL,"y,z"}')],
+  ['hs', 'hstore', v('hstore', 'a=>1, "b,c"=>NULL, "\\"q\\""=>""', '')],
+  ['hs_arr', 'hstore[]', [`ARRAY['a=>1'::hstore, NULL, ''::hstore]`]],
   ['pair', 'v_pair', [`ROW('', NULL)::v_pair`, `ROW(NULL, NULL)::v_pair`, `ROW('a,"b"', 1.10)::v_pair`]],
   ['pair_arr', 'v_pair[]', [`ARRAY[ROW('', 1.10)::v_pair, NULL, ROW(NULL, NULL)::v_pair]`]],
   ['rng', 'numrange', v('numrange', 'empty', '(,)', '[1.10,2.200)')],

@@ -139,6 +139,12 @@ export function parseRefusal(err: unknown): Refusal | null {
 }
 
 const NUMERIC_OID = 1700;
+/**
+ * OIDs from here on are types created in the database (extensions, enums, user types): to_json and
+ * row_to_json print those through their cast to json when one exists (hstore becomes an object),
+ * not through their output function as COPY does — so they travel as their text.
+ */
+const FIRST_USER_OID = 16384;
 const TEMPORAL = new Set(['date', 'timestamp_us', 'timestamp_us_utc']);
 /** Types whose to_json form an engine reads back exactly; other list elements travel as PostgreSQL's text. */
 const JSON_NATIVE_ELEMENT = new Set(['int16', 'int32', 'int64', 'boolean', 'date', 'time_us', 'timestamp_us', 'timestamp_us_utc', 'binary']);
@@ -221,12 +227,12 @@ export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: n
     }
     // Floats stay JSON numbers in JSON Lines; the CSV feeds carry them as text, since DuckDB reads
     // the JSON number -0 as 0 (and "NaN" is a string either way).
-    // to_json prints other string types with their output function, as COPY does, except composites
-    // (objects) and numeric (JSON numbers, which readers turn into doubles) — whose text form is the
-    // cast to text (a cast would also strip char(n)'s padding and add inet's /128, so it is not used
-    // for the rest).
-    const native =
-      JSON_NATIVE_ELEMENT.has(leaf) || (leaf === 'string' && !c.composite && c.typeOid !== NUMERIC_OID) || (format === 'jsonl' && leaf.startsWith('float'));
+    // to_json prints other built-in string types with their output function, as COPY does, except
+    // composites (objects) and numeric (JSON numbers, which readers turn into doubles) — whose text
+    // form is the cast to text (a cast would also strip char(n)'s padding and add inet's /128, so it
+    // is not used for the rest). Types created in the database may have a cast to json: text too.
+    const builtinString = leaf === 'string' && !c.composite && c.typeOid !== NUMERIC_OID && c.typeOid < FIRST_USER_OID;
+    const native = JSON_NATIVE_ELEMENT.has(leaf) || builtinString || (format === 'jsonl' && leaf.startsWith('float'));
     const base = native ? ref : `${ref}::text[]`;
     if (TEMPORAL.has(leaf)) {
       // to_json prints BC elements with PostgreSQL's suffix (`"0044-03-15 BC"`): an array holding one
@@ -261,6 +267,12 @@ export function columnExpression(model: ModelDefinition, c: ColumnInfo, index: n
   } else if (c.logicalType === 'string' && format === 'jsonl' && c.composite) {
     // row_to_json would nest a composite as an object; its text is what CSV and Parquet carry.
     expr = `${ref}::text`;
+    wrapped = 'text';
+  } else if (c.logicalType === 'string' && format === 'jsonl' && c.typeOid >= FIRST_USER_OID) {
+    // A type created in the database (hstore, an enum…) may have a cast to json, which row_to_json
+    // would use (an object). format('%s') calls the output function, as COPY does for CSV; a cast to
+    // text might not (PostGIS casts geometry to WKT, its output is hex EWKB).
+    expr = `CASE WHEN ${ref} IS NOT NULL THEN format('%s', ${ref}) END`;
     wrapped = 'text';
   } else {
     expr = ref;
