@@ -39,7 +39,11 @@ async function describe(source: PostgresSource, model: ModelDefinition): Promise
   if ('table' in model.source) {
     const info = await describeTable(source.pool, model.source.table);
     if (!info) throw sourceError(new Error(`table ${model.source.table} does not exist`), model.name);
-    return info;
+    if (model.deletes !== 'track') return info;
+    // A tombstone is NULL in every column but the key, tenant and cursor, whatever the table's NOT
+    // NULL says: the manifest must not promise a value there.
+    const kept = new Set([...model.primaryKey, model.tenant, model.cursor]);
+    return { ...info, columns: info.columns.map((c) => (kept.has(c.name) ? c : { ...c, nullable: true })) };
   }
   const client = await source.pool.connect();
   try {

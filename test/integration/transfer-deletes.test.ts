@@ -35,7 +35,9 @@ before(async () => {
   fx = await transferFixture(['del', 'del2', 'prune']);
   await fx.sql.query(`
     CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), amount numeric(12,2), note text);
-    CREATE TABLE notes (tenant_id text NOT NULL, id integer NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), body text, PRIMARY KEY (tenant_id, id));
+    CREATE DOMAIN note_tag AS text NOT NULL DEFAULT 'plain';
+    CREATE TABLE notes (tenant_id text NOT NULL, id integer NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), body text NOT NULL,
+                        tag note_tag, PRIMARY KEY (tenant_id, id));
     INSERT INTO orders (id, tenant_id, amount, note) SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, g * 1.5, 'n' || g FROM generate_series(1, 20) g;
     INSERT INTO notes (tenant_id, id, body) SELECT 'a', g, 'b' || g FROM generate_series(1, 5) g;
   `);
@@ -165,7 +167,14 @@ test('deleted rows arrive as tombstones (key, tenant, time; _sluice_deleted) in 
   const [, m2] = await manifestsOf(fx.s3, 'del', '', 'orders');
   assert.equal(m2!.manifest.total_rows, 3);
   const noteRows = await deliveredRows(fx.s3, 'del', '', 'notes');
-  assert.deepEqual(noteRows.filter((r) => r._sluice_deleted === true).map((r) => [r.tenant_id, r.id]), [['a', 5]]);
+  // body is NOT NULL and tag a NOT NULL domain: the tombstone holds NULL there all the same, and the
+  // manifest says so (nullable), while the key, tenant and cursor keep their guarantee.
+  assert.deepEqual(noteRows.filter((r) => r._sluice_deleted === true).map((r) => [r.tenant_id, r.id, r.body, r.tag]), [['a', 5, null, null]]);
+  const [, n2] = await manifestsOf(fx.s3, 'del', '', 'notes');
+  assert.deepEqual(
+    n2!.manifest.schema.columns.filter((c) => !c.name.startsWith('_sluice_')).map((c) => `${c.name}:${c.nullable}`),
+    ['tenant_id:false', 'id:false', 'updated_at:false', 'body:true', 'tag:true'],
+  );
 
   // Nothing new: no object, and the tombstones are not sent again.
   const keys = await fx.s3.list('del');

@@ -35,13 +35,16 @@ export function fromClause(relation: string | null, model: ModelDefinition, colu
     const live = columns.map((c) => ident(c.name));
     const tomb = columns.map((c) => {
       const k = model.primaryKey.indexOf(c.name);
-      const value =
-        c.name === model.tenant ? 'd.tenant' : c.name === model.cursor ? 'd.deleted_at' : k >= 0 ? `d.primary_key[${k + 1}]` : 'NULL';
+      // Other columns are NULL of the column's own type, taken from a join that matches no row:
+      // `NULL::<domain>` fails for a domain declared NOT NULL, an outer join's NULL does not.
+      if (c.name !== model.tenant && c.name !== model.cursor && k < 0) return `absent.${ident(c.name)}`;
+      const value = c.name === model.tenant ? 'd.tenant' : c.name === model.cursor ? 'd.deleted_at' : `d.primary_key[${k + 1}]`;
       return `${value}::${c.pgType} AS ${ident(c.name)}`;
     });
     return `(SELECT ${live.join(', ')}, false AS ${TOMBSTONE} FROM ${relation}
       UNION ALL
-      SELECT ${tomb.join(', ')}, true FROM ${DELETES_TABLE} d WHERE d.relation = ${pg.escapeLiteral(relation)}) AS src`;
+      SELECT ${tomb.join(', ')}, true FROM ${DELETES_TABLE} d LEFT JOIN ${relation} AS absent ON false
+      WHERE d.relation = ${pg.escapeLiteral(relation)}) AS src`;
   }
   return `(${model.source.sql}) AS src`;
 }
