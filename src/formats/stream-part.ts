@@ -49,6 +49,10 @@ export function streamParts(opts: StreamPartOptions): OpenPart {
       bytes: () => outBytes,
       async finish(n) {
         rows = n;
+        // Node's own zstd (22, 24) ends the frame on a write still buffered when end() is called, and
+        // then once more in its flush: a second, empty frame. Once every write is processed, only the
+        // flush ends it, and the file stays one frame.
+        await new Promise<void>((resolve, reject) => compressor.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
         compressor.end();
       },
       abort(err) {
