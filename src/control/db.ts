@@ -7,8 +7,8 @@ import pg from 'pg';
 import type { Logger } from '../core/log.js';
 
 export type { Pool, PoolClient, Queryable } from '../core/pg.js';
-// The one transaction helper, kept in core/ so the transfer stores can use it too.
-export { withTransaction } from '../core/pg.js';
+// The transaction helpers, kept in core/ so the transfer stores can use them too.
+export { withSnapshot, withTransaction } from '../core/pg.js';
 
 export const SCHEMA = 'sluice';
 

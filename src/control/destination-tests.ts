@@ -7,8 +7,7 @@ import { newAudience } from '../core/audience.js';
 import type { IdentitySource } from '../core/identity.js';
 import { currentFingerprint } from './delivery-gate.js';
 import type { Logger } from '../core/log.js';
-import type { Pool } from './db.js';
-import type { S3DestinationConfig } from '../destinations/s3/types.js';
+import { withSnapshot, type Pool } from './db.js';
 import { endpointPolicy, unsavedS3Config, validateDestinationConfig, type ValidateDeps } from './destination-rules.js';
 import { loadS3Config, recordConnectionTest, type DestinationView } from './destination-store.js';
 import type { SecretBox } from './secrets.js';
@@ -22,22 +21,6 @@ export interface ConnectionTestRunDeps extends ValidateDeps {
   onStep?: ConnectionTestDeps['onStep'];
 }
 
-async function snapshotOf(pool: Pool, secrets: SecretBox, id: string): Promise<{ config: S3DestinationConfig; fingerprint: string | null }> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const fingerprint = await currentFingerprint(client, id);
-    const config = await loadS3Config(client, secrets, id);
-    await client.query('COMMIT');
-    return { config, fingerprint };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
-
 export async function testSavedDestination(
   db: Pool,
   secrets: SecretBox,
@@ -47,7 +30,10 @@ export async function testSavedDestination(
   // The fingerprint of exactly what is tested: read with the settings in one snapshot. A change
   // committed later leaves the destination's fingerprint different from this one, and the gate asks
   // for another test (two reads around the load could both see settings changed and changed back).
-  const { config, fingerprint } = await snapshotOf(db, secrets, id);
+  const { config, fingerprint } = await withSnapshot(db, async (tx) => ({
+    fingerprint: await currentFingerprint(tx, id),
+    config: await loadS3Config(tx, secrets, id),
+  }));
   const result = await runConnectionTest(config, {
     identity: deps.identity,
     log: deps.log,

@@ -7,7 +7,7 @@
 import { notFound } from '../core/errors.js';
 import type { Compression, Format } from '../core/types.js';
 import type { TransferDestination } from '../transfer/destination.js';
-import type { Pool } from './db.js';
+import { withSnapshot, type Pool } from './db.js';
 import { assertMayDeliver } from './delivery-gate.js';
 import { effectiveCompression } from './destination-rules.js';
 import { loadS3Config } from './destination-store.js';
@@ -15,33 +15,24 @@ import type { SecretBox } from './secrets.js';
 
 export function destinationLoader(pool: Pool, secrets: SecretBox) {
   return async (destinationId: string): Promise<TransferDestination> => {
-    const client = await pool.connect();
-    try {
-      // The gate's verdict and the configuration loaded come from one snapshot: a change committed
-      // between two separate reads would be loaded after the gate approved the settings it replaced.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await assertMayDeliver(client, destinationId);
-      const r = await client.query<{ tenant_id: string; format: Format; compression: Compression | null; models: string[] | null }>(
+    // The gate's verdict and the configuration loaded come from one snapshot: a change committed
+    // between two separate reads would be loaded after the gate approved the settings it replaced.
+    return withSnapshot(pool, async (tx) => {
+      await assertMayDeliver(tx, destinationId);
+      const r = await tx.query<{ tenant_id: string; format: Format; compression: Compression | null; models: string[] | null }>(
         `SELECT r.tenant_id, d.format, d.compression, d.models
          FROM destinations d JOIN recipients r ON r.id = d.recipient_id WHERE d.id = $1`,
         [destinationId],
       );
       const row = r.rows[0];
       if (!row) throw notFound('destination', destinationId);
-      const s3 = await loadS3Config(client, secrets, destinationId);
-      await client.query('COMMIT');
       return {
-        s3,
+        s3: await loadS3Config(tx, secrets, destinationId),
         tenantId: row.tenant_id,
         format: row.format,
         compression: effectiveCompression(row.format, row.compression),
         models: row.models,
       };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   };
 }

@@ -61,6 +61,16 @@ export function createCompressor(compression: Compression): Transform {
   }
 }
 
+/**
+ * Ends a compressor's input once every write is processed. Node's own zstd (22, 24) ends the frame on
+ * a write still buffered when end() is called, and once more in its flush: a second, empty frame.
+ * Once every write is processed only the flush ends it, and a .zst file stays one frame.
+ */
+export async function endCompressor(compressor: Transform): Promise<void> {
+  await new Promise<void>((resolve, reject) => compressor.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  compressor.end();
+}
+
 export function compressedExtension(compression: Compression): string {
   return compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : '';
 }

@@ -6,7 +6,7 @@
 import { PassThrough, Transform, pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { Compression, EncodeOptions, EncodedFile } from '../core/types.js';
-import { compressedExtension, createCompressor } from './compress.js';
+import { compressedExtension, createCompressor, endCompressor } from './compress.js';
 import { insertIntoRows, type Insertion } from './metadata.js';
 import { splitIntoFiles, writeWithBackpressure, type OpenPart, type PartWriter } from './split.js';
 
@@ -49,11 +49,7 @@ export function streamParts(opts: StreamPartOptions): OpenPart {
       bytes: () => outBytes,
       async finish(n) {
         rows = n;
-        // Node's own zstd (22, 24) ends the frame on a write still buffered when end() is called, and
-        // then once more in its flush: a second, empty frame. Once every write is processed, only the
-        // flush ends it, and the file stays one frame.
-        await new Promise<void>((resolve, reject) => compressor.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
-        compressor.end();
+        await endCompressor(compressor);
       },
       abort(err) {
         compressor.destroy(err);
